@@ -1,0 +1,43 @@
+"""thinkfast.engine: turning prompts into tokens, here or elsewhere, and what that costs."""
+
+from .base import Engine
+from .errors import (
+    ContextLengthError,
+    EngineError,
+    HardwareError,
+    InvalidRequestError,
+    ModelLoadError,
+    RemoteEngineError,
+    ThinkfastError,
+    UnsupportedArchitectureError,
+)
+from .types import (
+    ChatMessage,
+    Generation,
+    GenerationRequest,
+    Sample,
+    Timing,
+    TokenLogprob,
+    TopLogprob,
+    Usage,
+)
+
+__all__ = [
+    "ChatMessage",
+    "ContextLengthError",
+    "Engine",
+    "EngineError",
+    "Generation",
+    "GenerationRequest",
+    "HardwareError",
+    "InvalidRequestError",
+    "ModelLoadError",
+    "RemoteEngineError",
+    "Sample",
+    "ThinkfastError",
+    "Timing",
+    "TokenLogprob",
+    "TopLogprob",
+    "UnsupportedArchitectureError",
+    "Usage",
+]

@@ -1,0 +1,1 @@
+"""thinkfast.engine.hardware: profiles, model specs, placement and timing on target hardware."""

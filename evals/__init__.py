@@ -1,0 +1,1 @@
+"""thinkfast.evals: tasks, graders, the runner, statistics, reports and `thinkfast eval`."""

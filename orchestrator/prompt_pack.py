@@ -1,0 +1,181 @@
+"""PromptPack: how to ask one model for each agent role, and how to read its answers.
+
+A pack is a JSON file (`prompt_pack.json` in a model folder, or the built-in default for
+chat models). Each role is a `RolePrompt` whose `template` is a `str.format` template over
+these fields:
+
+    question      the user's question
+    candidate     a candidate's full text (scratchpad included)
+    answer        a candidate's extracted final answer
+    critique      a critic's text about the candidate
+    candidate_a   first candidate's full text (judge)
+    candidate_b   second candidate's full text (judge)
+    answer_a / answer_b   their extracted answers (judge)
+
+A role is rendered as chat messages (optional system message + user message, the model's
+chat template applies) unless `raw` is true, in which case the template IS the prompt.
+Answers, verdicts and choices are read with the pack's regular expressions.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from thinkfast.engine import ChatMessage, GenerationRequest, ThinkfastError
+
+__all__ = ["PromptPack", "RolePrompt", "Role", "PromptPackError", "ROLES"]
+
+Role = Literal["draft", "draft_direct", "critique", "judge", "refine"]
+ROLES: tuple[str, ...] = ("draft", "draft_direct", "critique", "judge", "refine")
+
+
+class PromptPackError(ThinkfastError):
+    """A prompt pack file is missing, malformed, or a template needs a field not given."""
+
+
+class RolePrompt(BaseModel):
+    """How to ask for one role: a template, stop strings and a token allowance."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    template: str
+    system: str | None = None
+    raw: bool = False
+    stop: list[str] = Field(default_factory=list)
+    max_tokens: int = Field(256, ge=1)
+
+
+def _compile(pattern: str, group: str) -> str:
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
+    if group not in compiled.groupindex:
+        raise ValueError(f"pattern {pattern!r} needs a named group (?P<{group}>...)")
+    return pattern
+
+
+class PromptPack(BaseModel):
+    """Prompts for every role plus the patterns that read answers out of the model's text.
+
+    - `answer_pattern`: the LAST match's group `answer` is a draft's final answer.
+    - `verdict_pattern`: group `verdict` of the first match; the critic approves when it
+      matches `approve_pattern` (case-insensitive), rejects otherwise.
+    - `choice_pattern`: group `choice` of the first match, compared with `labels`
+      (e.g. ("A", "B")) to tell which candidate the judge prefers.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    draft: RolePrompt
+    draft_direct: RolePrompt | None = None
+    critique: RolePrompt
+    judge: RolePrompt
+    refine: RolePrompt
+    answer_pattern: str
+    verdict_pattern: str
+    approve_pattern: str
+    choice_pattern: str
+    labels: tuple[str, str] = ("A", "B")
+    normalize_answer: Literal["none", "number", "lower"] = "number"
+
+    @field_validator("answer_pattern")
+    @classmethod
+    def _answer(cls, v: str) -> str:
+        return _compile(v, "answer")
+
+    @field_validator("verdict_pattern")
+    @classmethod
+    def _verdict(cls, v: str) -> str:
+        return _compile(v, "verdict")
+
+    @field_validator("choice_pattern")
+    @classmethod
+    def _choice(cls, v: str) -> str:
+        return _compile(v, "choice")
+
+    # -- loading --------------------------------------------------------------------
+    @classmethod
+    def from_file(cls, path: str | Path) -> PromptPack:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise PromptPackError(f"prompt pack not found: {path}") from exc
+        except json.JSONDecodeError as exc:
+            raise PromptPackError(f"prompt pack {path} is not valid JSON: {exc}") from exc
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise PromptPackError(f"prompt pack {path} is invalid:\n{exc}") from exc
+
+    def role(self, role: str) -> RolePrompt:
+        if role not in ROLES:
+            raise PromptPackError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+        prompt = getattr(self, role)
+        if prompt is None:  # only draft_direct is optional
+            return self.draft
+        return prompt
+
+    # -- asking -----------------------------------------------------------------------
+    def render(self, role: str, **fields: str) -> GenerationRequest:
+        """A request (prompt or messages, stop, max_tokens) for `role`; sampling is the caller's."""
+        spec = self.role(role)
+        try:
+            text = spec.template.format(**fields)
+        except KeyError as exc:
+            raise PromptPackError(
+                f"role {role!r} of pack {self.name!r} needs field {exc.args[0]!r}; "
+                f"given: {', '.join(sorted(fields)) or 'none'}"
+            ) from exc
+        common = {"stop": list(spec.stop), "max_tokens": spec.max_tokens}
+        if spec.raw:
+            return GenerationRequest(prompt=text, **common)
+        messages = [ChatMessage(role="system", content=spec.system)] if spec.system else []
+        messages.append(ChatMessage(role="user", content=text))
+        return GenerationRequest(messages=messages, **common)
+
+    # -- reading ----------------------------------------------------------------------
+    def extract_answer(self, text: str) -> str | None:
+        """The final answer in a draft's text (last match), normalised; None if absent."""
+        matches = list(re.finditer(self.answer_pattern, text))
+        if not matches:
+            return None
+        return self._normalize(matches[-1].group("answer"))
+
+    def parse_verdict(self, text: str) -> bool | None:
+        """True when the critic approves, False when it rejects, None when unreadable."""
+        match = re.search(self.verdict_pattern, text)
+        if match is None:
+            return None
+        return re.fullmatch(self.approve_pattern, match.group("verdict").strip(), re.I) is not None
+
+    def parse_choice(self, text: str) -> int | None:
+        """0 when the judge prefers the first candidate, 1 the second, None if unreadable."""
+        match = re.search(self.choice_pattern, text)
+        if match is None:
+            return None
+        label = match.group("choice").strip().lower()
+        for index, want in enumerate(self.labels):
+            if label == want.lower():
+                return index
+        return None
+
+    def _normalize(self, answer: str) -> str:
+        answer = answer.strip()
+        if self.normalize_answer == "lower":
+            return answer.lower()
+        if self.normalize_answer == "number":
+            number = answer.replace(",", "").replace("$", "").rstrip(".")
+            try:
+                value = float(number)
+            except ValueError:
+                return answer
+            return str(int(value)) if value.is_integer() else repr(value)
+        return answer

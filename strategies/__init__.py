@@ -1,0 +1,1 @@
+"""thinkfast.strategies: one module per strategy, the registry and plugin loading."""

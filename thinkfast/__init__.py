@@ -1,0 +1,43 @@
+"""thinkfast: think before speaking, and know what the thinking cost.
+
+The public surface is exactly what `__all__` lists (a test checks it).
+"""
+
+from thinkfast.engine import (
+    ChatMessage,
+    ContextLengthError,
+    Engine,
+    EngineError,
+    Generation,
+    GenerationRequest,
+    HardwareError,
+    InvalidRequestError,
+    ModelLoadError,
+    RemoteEngineError,
+    Sample,
+    ThinkfastError,
+    Timing,
+    Usage,
+    UnsupportedArchitectureError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ChatMessage",
+    "ContextLengthError",
+    "Engine",
+    "EngineError",
+    "Generation",
+    "GenerationRequest",
+    "HardwareError",
+    "InvalidRequestError",
+    "ModelLoadError",
+    "RemoteEngineError",
+    "Sample",
+    "ThinkfastError",
+    "Timing",
+    "UnsupportedArchitectureError",
+    "Usage",
+    "__version__",
+]
