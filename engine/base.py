@@ -25,6 +25,11 @@ class Engine:
 
     model_name: str = "unknown"
     context_length: int | None = None
+    # Emulation settings (the hardware emulator reads them in `_stamp_emulated`/`stream`):
+    hardware: tuple[str, ...] = ("cs3", "h100")  # profiles to project every call onto
+    project_as: str | None = None  # model spec name to project onto; None = the model that runs
+    pace: str | None = None  # stream no faster than this profile's emulated rate
+    model_config: dict[str, Any] | None = None  # HF config of the model that runs, if known
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         """Run the requests together (one batch where the backend allows it)."""
