@@ -128,7 +128,12 @@ _ARCHITECTURES: dict[str, tuple[str, str, bool]] = {
 }
 
 
-def _config(meta: dict[str, Any], tensor_names: set[str], vocab_size: int) -> dict[str, Any]:
+def _config(
+    meta: dict[str, Any],
+    tensor_names: set[str],
+    vocab_size: int,
+    rope_freqs: np.ndarray | None = None,
+) -> dict[str, Any]:
     arch = meta.get("general.architecture")
     if arch not in _ARCHITECTURES:
         raise UnsupportedArchitectureError(
@@ -146,11 +151,6 @@ def _config(meta: dict[str, Any], tensor_names: set[str], vocab_size: int) -> di
         raise UnsupportedArchitectureError(
             "mixture-of-experts GGUF files (ffn_*_exps tensors) are not supported; accepted: "
             "dense llama / qwen2 models"
-        )
-    if "rope_freqs.weight" in tensor_names:
-        raise UnsupportedArchitectureError(
-            "this GGUF file scales rotary frequencies per dimension (rope_freqs.weight, Llama "
-            "3.1 style); accepted: plain rotary embeddings or linear rope scaling"
         )
     hidden = int(need("embedding_length"))
     heads = int(need("attention.head_count"))
@@ -180,7 +180,9 @@ def _config(meta: dict[str, Any], tensor_names: set[str], vocab_size: int) -> di
             "supported; accepted: rotary over the whole head"
         )
     scaling = meta.get(f"{arch}.rope.scaling.type")
-    if scaling not in (None, "none"):
+    if rope_freqs is not None:
+        config["rope_scaling"] = _llama3_rope_scaling(rope_freqs, config)
+    elif scaling not in (None, "none"):
         if scaling != "linear":
             raise UnsupportedArchitectureError(
                 f"rope scaling {scaling!r} is not supported; accepted: none, linear"
@@ -193,6 +195,40 @@ def _config(meta: dict[str, Any], tensor_names: set[str], vocab_size: int) -> di
         config["attention_bias"] = "blk.0.attn_q.bias" in tensor_names
         config["mlp_bias"] = False
     return config
+
+
+def _llama3_rope_scaling(rope_freqs: np.ndarray, config: dict[str, Any]) -> dict[str, Any]:
+    """HF `rope_scaling` of a Llama 3.x GGUF, recovered from its `rope_freqs` tensor.
+
+    llama.cpp's converter bakes Llama 3.1 rope scaling into per-dimension divisors of the
+    rotary frequencies and drops the parameters. Every Llama 3.x release uses
+    low_freq_factor 1, high_freq_factor 4 and an original window of 8192 with a factor of 8
+    or 32 (the largest divisor), so the parameters are rebuilt from that family and
+    accepted only if they reproduce the stored divisors.
+    """
+    freqs = np.asarray(rope_freqs, dtype=np.float64).reshape(-1)
+    head_dim = config["head_dim"]
+    inv = 1.0 / config["rope_theta"] ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
+    candidate = {
+        "rope_type": "llama3",
+        "factor": float(np.round(freqs.max(), 4)),
+        "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 8192,
+    }
+    factor, lo, hi = candidate["factor"], 1.0, 4.0
+    old_len = candidate["original_max_position_embeddings"]
+    wavelen = 2 * np.pi / inv
+    smooth = np.clip((old_len / wavelen - lo) / (hi - lo), 0.0, 1.0)
+    # divisor = inv / scaled_inv, with scaled_inv = ((1 - s) / factor + s) * inv
+    divisor = 1.0 / ((1.0 - smooth) / factor + smooth)
+    if freqs.shape != divisor.shape or not np.allclose(freqs, divisor, rtol=1e-3):
+        raise UnsupportedArchitectureError(
+            "this GGUF file scales rotary frequencies per dimension (rope_freqs.weight) in a "
+            "way that is not Llama 3.x rope scaling; accepted: plain rotary embeddings or "
+            "Llama 3.x scaling (low 1, high 4, original window 8192)"
+        )
+    return candidate
 
 
 # -- tensors ------------------------------------------------------------------------------------
@@ -275,16 +311,20 @@ def load_gguf(
     reader = _open(path)
     meta = _metadata(reader)
     vocab = vocab_from_metadata(meta)
-    tensor_names = {t.name for t in reader.tensors}
-    n_vocab = len(meta["tokenizer.ggml.tokens"])
-    config = _config(meta, tensor_names, int(meta.get(f"{meta['general.architecture']}.vocab_size", n_vocab)))
-    _, _, permuted = _ARCHITECTURES[meta["general.architecture"]]
+    tensors = {t.name: t for t in reader.tensors}
+    rope_freqs = tensors.pop("rope_freqs.weight", None)
+    arch = meta.get("general.architecture")
+    n_vocab = int(meta.get(f"{arch}.vocab_size", len(meta["tokenizer.ggml.tokens"])))
+    config = _config(
+        meta, set(tensors), n_vocab, None if rope_freqs is None else _dequantize(rope_freqs)
+    )
+    _, _, permuted = _ARCHITECTURES[arch]
     config["bos_token_id"] = vocab.bos_token_id
     config["eos_token_id"] = vocab.eos_token_id
 
     weights: dict[str, np.ndarray] = {}
     qtypes: dict[str, int] = {}
-    for tensor in reader.tensors:
+    for tensor in tensors.values():
         target = hf_name(tensor.name)
         array = _dequantize(tensor)
         if permuted and ".attn_q." in tensor.name:
@@ -366,7 +406,9 @@ def save_hf_checkpoint(checkpoint: Checkpoint, folder: str | Path) -> Path:
     weights = dict(checkpoint.weights)
     if config.get("tie_word_embeddings"):
         weights.pop("lm_head.weight", None)  # safetensors refuses shared buffers
-    save_file({k: np.ascontiguousarray(v) for k, v in weights.items()}, folder / "model.safetensors")
+    save_file(
+        {k: np.ascontiguousarray(v) for k, v in weights.items()}, folder / "model.safetensors"
+    )
     checkpoint.tokenizer.save(str(folder / "tokenizer.json"))
     tokenizer_config: dict[str, Any] = {
         "tokenizer_class": "PreTrainedTokenizerFast",
