@@ -11,6 +11,7 @@ from .errors import (
     ThinkfastError,
     UnsupportedArchitectureError,
 )
+from .local import LocalEngine
 from .types import (
     ChatMessage,
     Generation,
@@ -31,6 +32,7 @@ __all__ = [
     "GenerationRequest",
     "HardwareError",
     "InvalidRequestError",
+    "LocalEngine",
     "ModelLoadError",
     "RemoteEngineError",
     "Sample",

@@ -1,0 +1,95 @@
+"""`thinkfast generate`: sample from a local model from the shell.
+
+Prints each sample's text (separated by a rule when n > 1), or with --json one object
+holding the texts, finish reasons, usage and timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from pydantic import ValidationError
+
+from .errors import InvalidRequestError
+from .types import GenerationRequest
+
+__all__ = ["add_commands"]
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "generate",
+        help="sample text from a local model",
+        description="Sample text from a local model (bundled name, HF folder or .gguf file).",
+    )
+    p.add_argument("prompt", help="the prompt text (use '-' to read it from stdin)")
+    p.add_argument("--model", "-m", default="arith-tiny", help="bundled name, HF folder or .gguf")
+    p.add_argument("--max-tokens", type=int, default=64)
+    p.add_argument("--temperature", "-t", type=float, default=0.0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--top-k", type=int, default=0)
+    p.add_argument("--n", type=int, default=1, help="number of samples (one shared prefill)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
+    p.add_argument("--chat", action="store_true", help="wrap the prompt as a user chat message")
+    p.add_argument("--stream", action="store_true", help="print text as it is decoded (n=1)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run_generate)
+
+
+def build_request(args: argparse.Namespace) -> GenerationRequest:
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    fields = dict(
+        n=args.n,
+        max_tokens=args.max_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        top_k=args.top_k,
+        seed=args.seed,
+        stop=args.stop,
+    )
+    if args.chat:
+        fields["messages"] = [{"role": "user", "content": prompt}]
+    else:
+        fields["prompt"] = prompt
+    try:
+        return GenerationRequest(**fields)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'request'}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidRequestError(f"invalid generation settings: {problems}") from None
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from .local import LocalEngine
+
+    request = build_request(args)
+    engine = LocalEngine(args.model)
+    if args.stream and not args.json:
+        for delta in engine.generate_stream_sync(request):
+            sys.stdout.write(delta)
+            sys.stdout.flush()
+        sys.stdout.write("\n")
+        return 0
+    (generation,) = engine.generate_sync([request])
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "model": generation.model,
+                    "texts": [s.text for s in generation.samples],
+                    "finish_reasons": [s.finish_reason for s in generation.samples],
+                    "usage": generation.usage.model_dump(),
+                    "timing": generation.timing.model_dump(),
+                }
+            )
+        )
+        return 0
+    for i, sample in enumerate(generation.samples):
+        if i:
+            print("-" * 40)
+        print(sample.text)
+    return 0

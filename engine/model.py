@@ -1,0 +1,281 @@
+"""The decoder forward pass in numpy: Llama / Qwen2, fp32, with a preallocated KV cache.
+
+Owns the math only (gpt-fast style): weights are fused and transposed once at load time
+so each projection is one 2-D GEMM `x @ W` on C-contiguous memory (q|k|v in one matrix,
+gate|up in one matrix); the cache is [layers, batch, kv_heads, max_len, head_dim] and
+every batch row has its own position, so prompts of different lengths batch together
+and give the same numbers as alone (masked keys contribute exact zeros).
+
+Shapes: B batch rows, T prompt tokens, D model dim, H query heads, K kv heads,
+G = H / K queries per kv head, E head dim, L attended length, V vocabulary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import ModelArgs, rope_inv_freq
+from .errors import ModelLoadError
+
+__all__ = ["Transformer", "KVCache", "LayerWeights"]
+
+F32 = np.float32
+
+
+@dataclass
+class LayerWeights:
+    attn_norm: np.ndarray  # [D]
+    wqkv: np.ndarray  # [D, (H + 2K) * E]
+    bqkv: np.ndarray | None  # [(H + 2K) * E]
+    wo: np.ndarray  # [H * E, D]
+    bo: np.ndarray | None
+    mlp_norm: np.ndarray  # [D]
+    w_gate_up: np.ndarray  # [D, 2 * I]
+    b_gate_up: np.ndarray | None
+    w_down: np.ndarray  # [I, D]
+    b_down: np.ndarray | None
+
+
+class KVCache:
+    """Keys and values of every row, preallocated: [layers, B, K, max_len, E]."""
+
+    def __init__(self, args: ModelArgs, batch: int, max_len: int) -> None:
+        shape = (args.n_layers, batch, args.n_kv_heads, max_len, args.head_dim)
+        self.k = np.zeros(shape, dtype=F32)
+        self.v = np.zeros(shape, dtype=F32)
+        self.max_len = max_len
+
+    @property
+    def batch(self) -> int:
+        return self.k.shape[1]
+
+    def copy_row(self, src: int, dst: slice, length: int) -> None:
+        """Share one prefilled prompt with more rows (n samples of one request)."""
+        self.k[:, dst, :, :length] = self.k[:, src : src + 1, :, :length]
+        self.v[:, dst, :, :length] = self.v[:, src : src + 1, :, :length]
+
+    def keep_rows(self, rows: np.ndarray, length: int) -> KVCache:
+        """A smaller cache holding only `rows` (used when most rows have finished)."""
+        out = KVCache.__new__(KVCache)
+        out.k = np.zeros((self.k.shape[0], len(rows), *self.k.shape[2:]), dtype=F32)
+        out.v = np.zeros_like(out.k)
+        out.k[:, :, :, :length] = self.k[:, rows, :, :length]
+        out.v[:, :, :, :length] = self.v[:, rows, :, :length]
+        out.max_len = self.max_len
+        return out
+
+
+class Transformer:
+    def __init__(self, args: ModelArgs, weights: dict[str, np.ndarray]) -> None:
+        self.args = args
+        w = _Weights(weights, args)
+        self.embed = w.take("model.embed_tokens.weight", (args.vocab_size, args.dim))
+        self.layers = [self._layer(w, i) for i in range(args.n_layers)]
+        self.norm = w.take("model.norm.weight", (args.dim,))
+        if args.tie_word_embeddings or "lm_head.weight" not in weights:
+            head = self.embed
+        else:
+            head = w.take("lm_head.weight", (args.vocab_size, args.dim))
+        # Kept as the [V, D] matrix; `x @ head.T` lets BLAS stream it row by row.
+        self.lm_head = head
+        self.inv_freq = rope_inv_freq(args).astype(F32)  # float32 as transformers computes it
+        self._cos = np.zeros((0, args.head_dim // 2), dtype=F32)
+        self._sin = self._cos
+        self.scale = F32(1.0 / np.sqrt(args.head_dim))
+
+    def _layer(self, w: _Weights, i: int) -> LayerWeights:
+        a, p = self.args, f"model.layers.{i}."
+        q_out, kv_out = a.n_heads * a.head_dim, a.n_kv_heads * a.head_dim
+        wq = w.take(p + "self_attn.q_proj.weight", (q_out, a.dim))
+        wk = w.take(p + "self_attn.k_proj.weight", (kv_out, a.dim))
+        wv = w.take(p + "self_attn.v_proj.weight", (kv_out, a.dim))
+        bqkv = None
+        if a.qkv_bias:
+            bqkv = np.concatenate(
+                [
+                    w.take(p + "self_attn.q_proj.bias", (q_out,)),
+                    w.take(p + "self_attn.k_proj.bias", (kv_out,)),
+                    w.take(p + "self_attn.v_proj.bias", (kv_out,)),
+                ]
+            )
+        gate = w.take(p + "mlp.gate_proj.weight", (a.intermediate_size, a.dim))
+        up = w.take(p + "mlp.up_proj.weight", (a.intermediate_size, a.dim))
+        b_gate_up = b_down = None
+        if a.mlp_bias:
+            b_gate_up = np.concatenate(
+                [w.take(p + "mlp.gate_proj.bias", None), w.take(p + "mlp.up_proj.bias", None)]
+            )
+            b_down = w.take(p + "mlp.down_proj.bias", None)
+        return LayerWeights(
+            attn_norm=w.take(p + "input_layernorm.weight", (a.dim,)),
+            wqkv=np.ascontiguousarray(np.concatenate([wq, wk, wv]).T),
+            bqkv=bqkv,
+            wo=np.ascontiguousarray(w.take(p + "self_attn.o_proj.weight", (a.dim, q_out)).T),
+            bo=w.take(p + "self_attn.o_proj.bias", None) if a.o_bias else None,
+            mlp_norm=w.take(p + "post_attention_layernorm.weight", (a.dim,)),
+            w_gate_up=np.ascontiguousarray(np.concatenate([gate, up]).T),
+            b_gate_up=b_gate_up,
+            w_down=np.ascontiguousarray(
+                w.take(p + "mlp.down_proj.weight", (a.dim, a.intermediate_size)).T
+            ),
+            b_down=b_down,
+        )
+
+    @property
+    def weight_bytes(self) -> int:
+        """Bytes one decode step streams from memory (every weight once)."""
+        total = self.lm_head.nbytes + self.norm.nbytes
+        for lw in self.layers:
+            total += sum(
+                x.nbytes for x in vars(lw).values() if isinstance(x, np.ndarray)
+            )
+        return total
+
+    def new_cache(self, batch: int, max_len: int) -> KVCache:
+        return KVCache(self.args, batch, max_len)
+
+    # -- rotary embedding -----------------------------------------------------------------
+    def _rope_tables(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        need = int(positions.max()) + 1
+        if need > len(self._cos):  # grow the tables to the longest position seen
+            n = max(need, 2 * len(self._cos), 256)
+            freqs = np.arange(n, dtype=F32)[:, None] * self.inv_freq[None, :]
+            self._cos, self._sin = np.cos(freqs), np.sin(freqs)
+        return self._cos[positions], self._sin[positions]
+
+    @staticmethod
+    def _rotate(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
+        """RoPE, half-split layout as in HF Llama: (x1, x2) -> (x1 c - x2 s, x2 c + x1 s)."""
+        half = x.shape[-1] // 2
+        x1, x2 = x[..., :half], x[..., half:]
+        out = np.empty_like(x)
+        out[..., :half] = x1 * cos - x2 * sin
+        out[..., half:] = x2 * cos + x1 * sin
+        return out
+
+    def _norm(self, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        ms = np.mean(x * x, axis=-1, keepdims=True)
+        return x * (1.0 / np.sqrt(ms + F32(self.args.norm_eps))) * weight
+
+    def _mlp(self, x: np.ndarray, lw: LayerWeights) -> np.ndarray:
+        gu = x @ lw.w_gate_up  # [N, 2I]
+        if lw.b_gate_up is not None:
+            gu += lw.b_gate_up
+        inter = self.args.intermediate_size
+        gate, up = gu[:, :inter], gu[:, inter:]
+        act = gate / (1.0 + np.exp(-gate)) * up  # silu(gate) * up
+        out = act @ lw.w_down
+        if lw.b_down is not None:
+            out += lw.b_down
+        return out
+
+    def _qkv(self, h: np.ndarray, lw: LayerWeights, cos: np.ndarray, sin: np.ndarray):
+        """Projected, rotated q [N, H, E] and k [N, K, E], and v [N, K, E]."""
+        a = self.args
+        n = h.shape[0]
+        qkv = h @ lw.wqkv  # [N, (H + 2K) E]
+        if lw.bqkv is not None:
+            qkv += lw.bqkv
+        qk = qkv[:, : (a.n_heads + a.n_kv_heads) * a.head_dim].reshape(n, -1, a.head_dim)
+        qk = self._rotate(qk, cos[:, None, :], sin[:, None, :])  # q and k rotate together
+        v = qkv[:, (a.n_heads + a.n_kv_heads) * a.head_dim :].reshape(n, a.n_kv_heads, a.head_dim)
+        return qk[:, : a.n_heads], qk[:, a.n_heads :], v
+
+    # -- prefill: one prompt into one cache row -------------------------------------------
+    def prefill(
+        self, tokens: np.ndarray, cache: KVCache, row: int, *, all_logits: bool = False
+    ) -> np.ndarray:
+        """Run a whole prompt [T] from position 0; logits of the last token [V] (or all [T, V])."""
+        a = self.args
+        t = len(tokens)
+        g = a.n_heads // a.n_kv_heads
+        cos, sin = self._rope_tables(np.arange(t))
+        causal = np.triu(np.full((t, t), -np.inf, dtype=F32), k=1)  # [T, T]
+        x = self.embed[tokens]  # [T, D]
+        for i, lw in enumerate(self.layers):
+            h = self._norm(x, lw.attn_norm)
+            q, k, v = self._qkv(h, lw, cos, sin)
+            cache.k[i, row, :, :t] = k.transpose(1, 0, 2)
+            cache.v[i, row, :, :t] = v.transpose(1, 0, 2)
+            q = q.reshape(t, a.n_kv_heads, g, a.head_dim).transpose(1, 2, 0, 3)  # [K, G, T, E]
+            keys = cache.k[i, row, :, None, :t]  # [K, 1, T, E]
+            scores = (q * self.scale) @ keys.swapaxes(-1, -2) + causal  # [K, G, T, T]
+            probs = _softmax(scores)
+            att = probs @ cache.v[i, row, :, None, :t]  # [K, G, T, E]
+            att = att.transpose(2, 0, 1, 3).reshape(t, a.n_heads * a.head_dim)
+            x = x + self._out(att, lw)
+            x = x + self._mlp(self._norm(x, lw.mlp_norm), lw)
+        if not all_logits:
+            x = x[-1:]
+        logits = self._norm(x, self.norm) @ self.lm_head.T
+        return logits if all_logits else logits[0]
+
+    def _out(self, att: np.ndarray, lw: LayerWeights) -> np.ndarray:
+        out = att @ lw.wo
+        if lw.bo is not None:
+            out += lw.bo
+        return out
+
+    # -- decode: one new token for each of B rows -----------------------------------------
+    def decode(self, tokens: np.ndarray, positions: np.ndarray, cache: KVCache) -> np.ndarray:
+        """tokens [B] at positions [B] (row b of the cache) -> logits [B, V]."""
+        a = self.args
+        b = len(tokens)
+        g = a.n_heads // a.n_kv_heads
+        length = int(positions.max()) + 1
+        same = bool((positions == positions[0]).all())  # n samples of one prompt: no mask
+        cos, sin = self._rope_tables(positions)
+        rows = np.arange(b)
+        mask = None
+        if not same:  # keys beyond a row's own position are padding for that row
+            mask = np.where(np.arange(length)[None, :] > positions[:, None], -np.inf, 0.0)
+            mask = mask.astype(F32)[:, None, None, :]  # [B, 1, 1, L]
+        x = self.embed[tokens]  # [B, D]
+        for i, lw in enumerate(self.layers):
+            h = self._norm(x, lw.attn_norm)
+            q, k, v = self._qkv(h, lw, cos, sin)
+            if same:
+                cache.k[i, :b, :, positions[0]] = k
+                cache.v[i, :b, :, positions[0]] = v
+            else:
+                cache.k[i, rows, :, positions] = k
+                cache.v[i, rows, :, positions] = v
+            q = q.reshape(b, a.n_kv_heads, g, a.head_dim) * self.scale  # [B, K, G, E]
+            keys = cache.k[i, :b, :, :length]  # [B, K, L, E]
+            scores = q @ keys.swapaxes(-1, -2)  # [B, K, G, L]
+            if mask is not None:
+                scores += mask
+            att = _softmax(scores) @ cache.v[i, :b, :, :length]  # [B, K, G, E]
+            x = x + self._out(att.reshape(b, a.n_heads * a.head_dim), lw)
+            x = x + self._mlp(self._norm(x, lw.mlp_norm), lw)
+        return self._norm(x, self.norm) @ self.lm_head.T
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    e /= e.sum(axis=-1, keepdims=True)
+    return e
+
+
+class _Weights:
+    """Checked access to checkpoint tensors: a missing or misshapen one names itself."""
+
+    def __init__(self, weights: dict[str, np.ndarray], args: ModelArgs) -> None:
+        self.weights = weights
+        self.args = args
+
+    def take(self, name: str, shape: tuple[int, ...] | None) -> np.ndarray:
+        try:
+            arr = self.weights[name]
+        except KeyError:
+            raise ModelLoadError(
+                f"checkpoint lacks tensor {name!r} that a {self.args.architecture} with this "
+                "config needs"
+            ) from None
+        if shape is not None and tuple(arr.shape) != shape:
+            raise ModelLoadError(
+                f"tensor {name!r} has shape {tuple(arr.shape)}, config.json implies {shape}"
+            )
+        return np.ascontiguousarray(arr, dtype=F32)
