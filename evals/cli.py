@@ -1,0 +1,275 @@
+"""`thinkfast eval`: run sweeps (`run`), read their logs (`report`), list tasks (`ls`).
+
+thinkfast eval run arith-2 --strategy single --strategy best_of_n -S n=1,4,16 --limit 50
+thinkfast eval report logs/20260101-120000-arith-2 --plot curve.png
+thinkfast eval ls
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import EvalError, TaskError
+from .log import read_log
+from .report import render_table, summarize
+from .sweep import Config, expand_grid, parse_value
+from .task import get_task, list_tasks
+
+__all__ = ["add_commands"]
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    ev = subparsers.add_parser("eval", help="measure what extra tokens buy: run, report, ls")
+    sub = ev.add_subparsers(dest="eval_command", metavar="SUBCOMMAND")
+    ev.set_defaults(func=lambda args: (ev.print_help(), 1)[1])
+
+    run = sub.add_parser("run", help="run a task under one or a grid of strategy configurations")
+    run.add_argument(
+        "task", help="task name (see `thinkfast eval ls`), jsonl:PATH or a .jsonl path"
+    )
+    run.add_argument(
+        "--strategy",
+        action="append",
+        default=None,
+        metavar="NAME[:k=v1,v2...]",
+        help="strategy to run; repeat to compare several (default: single)",
+    )
+    run.add_argument(
+        "-S",
+        dest="options",
+        action="append",
+        default=[],
+        metavar="KEY=V1[,V2...]",
+        help="strategy option; a comma list sweeps it (applies to strategies that have it)",
+    )
+    run.add_argument(
+        "-T",
+        dest="task_options",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="task option (e.g. size=500, grader=numeric)",
+    )
+    run.add_argument(
+        "--model", default=None, help="bundled model name or HF folder (default: arith-tiny)"
+    )
+    run.add_argument(
+        "--base-url", default=None, help="OpenAI-compatible server instead of a local model"
+    )
+    run.add_argument(
+        "--api-key", default=None, help="API key for --base-url (default: from its provider's env)"
+    )
+    run.add_argument(
+        "--hardware", default="cs3,h100", help="profiles to emulate latency on (comma list)"
+    )
+    run.add_argument("--limit", type=int, default=None, help="first N samples of the task")
+    run.add_argument(
+        "--epochs", type=int, default=1, help="runs per sample (clustered intervals, pass@k)"
+    )
+    run.add_argument(
+        "--seed", type=int, default=0, help="run seed; each sample's seed derives from it"
+    )
+    run.add_argument("--max-connections", type=int, default=8, help="queries in flight at once")
+    run.add_argument(
+        "--log-dir", default=None, help="where to write the log (default: logs/<time>-<task>)"
+    )
+    run.add_argument(
+        "--resume", default=None, metavar="DIR", help="continue the interrupted run in DIR"
+    )
+    run.add_argument(
+        "--baseline", default=None, help="configuration to compare with (default: first)"
+    )
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.set_defaults(func=_cmd_run)
+
+    rep = sub.add_parser("report", help="summarise a run's log: accuracy, tokens, latency, gains")
+    rep.add_argument("log_dir", help="a directory written by `thinkfast eval run`")
+    rep.add_argument(
+        "--baseline", default=None, help="configuration to compare with (default: first)"
+    )
+    rep.add_argument("--profile", default=None, help="hardware profile for the latency columns")
+    rep.add_argument("--json", action="store_true", help="print the summary as JSON")
+    rep.add_argument("--markdown", action="store_true", help="print the table as markdown")
+    rep.add_argument(
+        "--plot", default=None, metavar="OUT.png", help="also draw the accuracy/cost plot"
+    )
+    rep.set_defaults(func=_cmd_report)
+
+    ls = sub.add_parser("ls", help="list tasks with their sizes and graders")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=_cmd_ls)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _parse_kv(items: list[str], what: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise TaskError(f"{what} {item!r} must look like key=value")
+        out[key.strip()] = parse_value(value)
+    return out
+
+
+def _strategy_fields(name: str) -> set[str]:
+    """Option names a registered strategy accepts (routes -S); unknown names raise a
+    typed error listing the available strategies."""
+    from thinkfast.strategies.base import get_strategy
+
+    return set(get_strategy(name).model_fields)
+
+
+def _check_configs(configs: list[Config]) -> None:
+    """Build every configuration's strategy once, so a bad option fails before any sample runs."""
+    from thinkfast.strategies.base import get_strategy
+
+    for c in configs:
+        get_strategy(c.strategy).from_options(**c.options)
+
+
+def _make_engine(args: argparse.Namespace) -> tuple[Any, str, dict[str, Any]]:
+    hardware = tuple(p.strip() for p in args.hardware.split(",") if p.strip())
+    options: dict[str, Any] = {"hardware": list(hardware)}
+    if args.base_url:
+        from thinkfast.engine.openai_engine import OpenAIEngine
+
+        if not args.model:
+            raise EvalError("--base-url needs --model NAME (the model the server should run)")
+        options["base_url"] = args.base_url
+        engine = OpenAIEngine(
+            args.model, base_url=args.base_url, api_key=args.api_key, hardware=hardware
+        )
+        return engine, args.model, options
+    from thinkfast.engine.local import LocalEngine
+
+    model = args.model or "arith-tiny"
+    return LocalEngine(model, hardware=hardware), model, options
+
+
+def _default_log_dir(task: str) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return Path("logs") / f"{stamp}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', task)[:60]}"
+
+
+def _print_summary(summary: Any, as_json: bool, extra: dict[str, Any] | None = None) -> None:
+    if as_json:
+        print(json.dumps({**(extra or {}), **summary.model_dump(mode="json")}, indent=2))
+    else:
+        print(render_table(summary))
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .runner import athink_solver, run_eval
+
+    if args.limit is not None and args.limit < 1:
+        raise EvalError(f"--limit must be >= 1 (got {args.limit})")
+    if args.epochs < 1 or args.max_connections < 1:
+        raise EvalError("--epochs and --max-connections must be >= 1")
+    task = get_task(args.task, **_parse_kv(args.task_options, "task option"))
+    configs = expand_grid(args.strategy or ["single"], args.options, fields_of=_strategy_fields)
+    _check_configs(configs)
+    engine, model, engine_options = _make_engine(args)
+    log_dir = (
+        Path(args.resume) if args.resume else Path(args.log_dir or _default_log_dir(args.task))
+    )
+
+    async def go() -> Any:
+        try:
+            return await run_eval(
+                task,
+                configs,
+                athink_solver(engine),
+                log_dir=log_dir,
+                model=model,
+                epochs=args.epochs,
+                seed=args.seed,
+                limit=args.limit,
+                max_connections=args.max_connections,
+                resume=bool(args.resume),
+                progress=not args.no_progress and not args.json,
+                task_spec=args.task,
+                engine_options=engine_options,
+                argv=sys.argv,
+            )
+        finally:
+            await engine.aclose()
+
+    try:
+        result = asyncio.run(go())
+    except KeyboardInterrupt:
+        print(f"thinkfast: interrupted; continue with: --resume {log_dir}", file=sys.stderr)
+        return 130
+    summary = summarize(result.header, result.records, args.baseline)
+    _print_summary(summary, args.json, {"log_dir": str(log_dir)})
+    if not args.json:
+        print(f"log: {log_dir}  (thinkfast eval report {log_dir} --plot out.png)")
+    if result.errors:
+        print(
+            f"thinkfast: {result.errors} sample(s) errored (see the log); rerun them with --resume {log_dir}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    header, records = read_log(args.log_dir)
+    summary = summarize(header, records, args.baseline)
+    if args.plot:
+        from .plot import plot_summary
+
+        plot_summary(summary, args.plot, args.profile)
+    if args.markdown:
+        from .report import render_markdown
+
+        print(render_markdown(summary, args.profile))
+    elif args.json:
+        print(json.dumps(summary.model_dump(mode="json"), indent=2))
+    else:
+        print(render_table(summary, args.profile))
+    if args.plot and not args.json:
+        print(f"plot: {args.plot}")
+    return 0
+
+
+def _cmd_ls(args: argparse.Namespace) -> int:
+    rows = []
+    for name, description in list_tasks().items():
+        size: Any = "-"
+        grader = "-"
+        try:
+            if name not in ("jsonl", "reasoning_gym"):  # these need a variant to be built
+                task = get_task(name)
+                size, grader = len(task), task.grader.describe()
+            elif name == "jsonl":
+                grader = "by -T grader= (exact|numeric|regex|choice)"
+            else:
+                grader = "the data set's score_answer"
+        except EvalError as exc:
+            description = f"{description} [unavailable: {exc}]"
+        rows.append({"task": name, "size": size, "grader": grader, "description": description})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    widths = [
+        max(len(str(r[k])) for r in rows + [{k: k for k in rows[0]}])
+        for k in ("task", "size", "grader")
+    ]
+    print(f"{'task':<{widths[0]}}  {'size':>{widths[1]}}  {'grader':<{widths[2]}}  description")
+    for r in rows:
+        print(
+            f"{r['task']:<{widths[0]}}  {r['size']!s:>{widths[1]}}  {r['grader']:<{widths[2]}}  {r['description']}"
+        )
+    return 0
