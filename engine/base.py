@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from .hardware.emulate import emulate_call, pace_schedule, resolve_emulation, shapes_of
 from .types import Generation, GenerationRequest
 
 __all__ = ["Engine"]
@@ -36,13 +37,30 @@ class Engine:
         requests = list(requests)
         if not requests:
             return []
+        resolve_emulation(self)  # unknown profile/model names fail before any work is done
         generations = await self._generate(requests)
         self._stamp_emulated(requests, generations)
         return generations
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
-        """Yield the text of one sample (n must be 1) as it is decoded, in deltas."""
+        """Yield the text of one sample (n must be 1) as it is decoded, in deltas.
+
+        With `pace` set, delta k is held back until `ttft + k * step` of that profile's
+        emulated timing has passed, so the stream feels like the target hardware.
+        """
+        schedule = None
+        if self.pace:
+            resolve_emulation(self)
+            schedule = pace_schedule(self, self.count_tokens(request), request.max_tokens)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        k = 0
         async for delta in self._stream(request):
+            if schedule is not None:
+                wait = start + schedule.due_s(k) - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                k += 1
             yield delta
 
     def generate_sync(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
@@ -73,7 +91,17 @@ class Engine:
     def _stamp_emulated(
         self, requests: list[GenerationRequest], generations: list[Generation]
     ) -> None:
-        """Fill `timing.emulated` for each generation (the hardware emulator hooks in here)."""
+        """Fill `timing.emulated[profile]` for each generation from its real token counts.
+
+        All requests of one call decode together as one batch (see hardware.emulate).
+        """
+        spec, profiles = resolve_emulation(self)
+        if spec is None or not profiles:
+            return
+        shapes = shapes_of(requests, generations)
+        for profile in profiles:
+            for gen, seconds in zip(generations, emulate_call(spec, profile, shapes), strict=True):
+                gen.timing.emulated[profile.name] = seconds
 
     def describe(self) -> dict[str, Any]:
         return {"engine": type(self).__name__, "model": self.model_name}
