@@ -103,6 +103,7 @@ class Record(BaseModel):
         default_factory=dict
     )  # wall_s, sum_s, critical_path_s, emulated
     stopped_for_budget: bool = False
+    flips: int = 0  # self-refine rounds that changed the final answer
     metadata: dict[str, Any] = Field(default_factory=dict)
     error: dict[str, str] | None = None  # {type, message}
 

@@ -56,6 +56,9 @@ class ConfigSummary(BaseModel):
     runs: int = Field(description="graded (sample, epoch) runs")
     errors: int
     stopped_for_budget: int = 0
+    flip_rate: float = Field(
+        0.0, description="mean self-refine rounds per query that changed the answer"
+    )
     accuracy: Estimate
     vs_baseline: Estimate | None = None
     tokens_per_query: float
@@ -192,6 +195,7 @@ def _summarize_config(
         runs=len(ok),
         errors=len(recs) - len(ok),
         stopped_for_budget=sum(r.stopped_for_budget for r in ok),
+        flip_rate=_mean([r.flips for r in ok]) if ok else 0.0,
         accuracy=clustered_mean(scores),
         tokens_per_query=_mean([r.tokens for r in ok]),
         tokens_by_role=by_role,

@@ -120,7 +120,14 @@ def _record(unit: Unit, task: Task, answer: Any, wall_s: float) -> Record:
     extracted = getattr(answer, "answer", None)
     grade = task.grade(unit.sample, extracted, text)
     candidates = []
-    for cand in getattr(answer, "candidates", None) or []:
+    # Only drafts count as candidates for coverage@k / maj@k: revisions of one chain are
+    # not independent samples (self-refine's first draft still shows what refining changed).
+    drafts = [
+        c
+        for c in getattr(answer, "candidates", None) or []
+        if getattr(c, "source", "draft") in ("draft", "draft_direct")
+    ]
+    for cand in drafts:
         c_text = str(getattr(cand, "text", "") or "")
         c_answer = getattr(cand, "answer", None)
         c_grade = task.grade(unit.sample, c_answer, c_text)
@@ -151,6 +158,7 @@ def _record(unit: Unit, task: Task, answer: Any, wall_s: float) -> Record:
         tokens=tokens,
         latency=latency,
         stopped_for_budget=bool(getattr(answer, "stopped_for_budget", False)),
+        flips=int(getattr(answer, "flips", 0) or 0),
         metadata=dict(unit.sample.metadata),
     )
 
