@@ -121,20 +121,33 @@ def _parse_kv(items: list[str], what: str) -> dict[str, Any]:
     return out
 
 
+# Run options of `athink` that every strategy takes (budgets): -S can sweep them too.
+# `seed` is not among them: the runner derives each sample's seed from --seed.
+_RUN_OPTIONS = ("max_tokens", "max_latency_s", "max_emulated_s", "profile")
+
+
 def _strategy_fields(name: str) -> set[str]:
     """Option names a registered strategy accepts (routes -S); unknown names raise a
     typed error listing the available strategies."""
     from thinkfast.strategies.base import get_strategy
 
-    return set(get_strategy(name).model_fields)
+    return set(get_strategy(name).model_fields) | set(_RUN_OPTIONS)
 
 
 def _check_configs(configs: list[Config]) -> None:
     """Build every configuration's strategy once, so a bad option fails before any sample runs."""
+    from thinkfast.orchestrator.budget import Budget
     from thinkfast.strategies.base import get_strategy
 
     for c in configs:
-        get_strategy(c.strategy).from_options(**c.options)
+        own = {k: v for k, v in c.options.items() if k not in _RUN_OPTIONS}
+        get_strategy(c.strategy).from_options(**own)
+        budget = {k: v for k, v in c.options.items() if k in _RUN_OPTIONS}
+        if budget:
+            try:
+                Budget(**budget)
+            except ValueError as exc:
+                raise EvalError(f"configuration {c.label}: invalid budget: {exc}") from exc
 
 
 def _make_engine(args: argparse.Namespace) -> tuple[Any, str, dict[str, Any]]:

@@ -275,6 +275,13 @@ def _f(value: float | None, fmt: str) -> str:
     return format(value, fmt)
 
 
+def _pm(est: Estimate, sign: str) -> str:
+    """'62.0 ± 4.1' in points; '-' when there is nothing to estimate."""
+    if not math.isfinite(est.mean):
+        return "-"
+    return f"{100 * est.mean:{sign}.1f} ± {_f(100 * est.half_width, '.1f')}"
+
+
 def _rows(summary: RunSummary, profile: str | None) -> tuple[list[str], list[list[str]]]:
     head = [
         "config",
@@ -283,22 +290,18 @@ def _rows(summary: RunSummary, profile: str | None) -> tuple[list[str], list[lis
         "Δ vs base",
         "tok/q",
         "by role",
-        "wall p50/p95",
-        "crit path",
+        "wall p50/p95 s",
+        "crit path s",
     ]
     if profile:
-        head += [f"emu {profile}", "pts/1k tok", "pts/emu-s"]
+        head += [f"emu {profile} s", "pts/1k tok", "pts/emu-s"]
     else:
         head += ["pts/1k tok"]
     head += ["cover@n", "err"]
     rows = []
     for s in summary.configs:
-        acc = f"{100 * s.accuracy.mean:.1f} ± {_f(100 * s.accuracy.half_width, '.1f')}"
-        if s.vs_baseline is None:
-            delta = "base"
-        else:
-            d = s.vs_baseline
-            delta = f"{100 * d.mean:+.1f} ± {_f(100 * d.half_width, '.1f')}"
+        acc = _pm(s.accuracy, "")
+        delta = "base" if s.vs_baseline is None else _pm(s.vs_baseline, "+")
         roles = " ".join(f"{r}:{v['total_tokens']:.0f}" for r, v in s.tokens_by_role.items())
         row = [
             s.label,
@@ -307,12 +310,12 @@ def _rows(summary: RunSummary, profile: str | None) -> tuple[list[str], list[lis
             delta,
             _f(s.tokens_per_query, ",.0f"),
             roles,
-            f"{_f(s.wall_p50_s, '.2f')}/{_f(s.wall_p95_s, '.2f')}s",
-            f"{_f(s.critical_path_s, '.2f')}s",
+            f"{_f(s.wall_p50_s, '.2f')}/{_f(s.wall_p95_s, '.2f')}",
+            _f(s.critical_path_s, ".2f"),
         ]
         if profile:
             row += [
-                f"{_f(s.emulated_s.get(profile), '.3f')}s",
+                _f(s.emulated_s.get(profile), ".3f"),
                 _f(s.points_per_1k_tokens, "+.1f"),
                 _f(s.points_per_emulated_s.get(profile), "+.0f"),
             ]
