@@ -63,7 +63,8 @@ def _compile(pattern: str, group: str) -> str:
 class PromptPack(BaseModel):
     """Prompts for every role plus the patterns that read answers out of the model's text.
 
-    - `answer_pattern`: the LAST match's group `answer` is a draft's final answer.
+    - `answer_pattern`: the LAST match's group `answer` is a draft's final answer;
+      `fallback_pattern` (optional) is tried when it finds nothing.
     - `verdict_pattern`: group `verdict` of the first match; the critic approves when it
       matches `approve_pattern` (case-insensitive), rejects otherwise.
     - `choice_pattern`: group `choice` of the first match, compared with `labels`
@@ -79,6 +80,7 @@ class PromptPack(BaseModel):
     judge: RolePrompt
     refine: RolePrompt
     answer_pattern: str
+    fallback_pattern: str | None = None
     verdict_pattern: str
     approve_pattern: str
     choice_pattern: str
@@ -89,6 +91,11 @@ class PromptPack(BaseModel):
     @classmethod
     def _answer(cls, v: str) -> str:
         return _compile(v, "answer")
+
+    @field_validator("fallback_pattern")
+    @classmethod
+    def _fallback(cls, v: str | None) -> str | None:
+        return None if v is None else _compile(v, "answer")
 
     @field_validator("verdict_pattern")
     @classmethod
@@ -143,8 +150,14 @@ class PromptPack(BaseModel):
 
     # -- reading ----------------------------------------------------------------------
     def extract_answer(self, text: str) -> str | None:
-        """The final answer in a draft's text (last match), normalised; None if absent."""
+        """The final answer in a draft's text (last match), normalised; None if absent.
+
+        When `answer_pattern` finds nothing, the last match of `fallback_pattern` (if the
+        pack has one) is taken: small chat models often forget the "Answer:" line.
+        """
         matches = list(re.finditer(self.answer_pattern, text))
+        if not matches and self.fallback_pattern is not None:
+            matches = list(re.finditer(self.fallback_pattern, text))
         if not matches:
             return None
         return self._normalize(matches[-1].group("answer"))

@@ -1,0 +1,163 @@
+"""RunContext: what one query's graph run needs besides its state.
+
+Engines, packs and agents are not graph state (they are not data and must not be
+checkpointed), so they travel as LangGraph's run context; that is also why one compiled
+graph serves every engine. `RunContext.call` is the only way nodes reach an engine: it
+passes the budget gate, times the call, writes the ledger record, emits events, and turns
+an engine failure into a recorded `Failure` (`BranchFailed`) instead of a crashed query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import zlib
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+from thinkfast.engine import Generation, GenerationRequest
+
+from .agents import Agent, Critic, Drafter, Judge, Refiner
+from .budget import Budget, BudgetGate, BudgetStop, RequestCost
+from .events import Event, emit
+from .ledger import Call, Ledger
+
+__all__ = ["RunContext", "BranchFailed"]
+
+
+class BranchFailed(Exception):  # noqa: N818 - control flow inside nodes
+    """An engine call failed; `call` is its ledger record (with `error` set)."""
+
+    def __init__(self, call: Call, cause: BaseException) -> None:
+        super().__init__(call.error)
+        self.call = call
+        self.cause = cause
+
+
+@dataclass
+class RunContext:
+    """Agents, budget, ledger and clock of one query."""
+
+    drafter: Drafter
+    critic: Critic
+    judge: Judge
+    refiner: Refiner
+    budget: Budget = field(default_factory=Budget)
+    seed: int | None = None
+    ledger: Ledger = field(default_factory=Ledger)
+    started: float = field(default_factory=time.perf_counter)
+    gate: BudgetGate | None = None
+    _ids: Any = field(default_factory=lambda: itertools.count(1))
+    _candidate_ids: Any = field(default_factory=lambda: itertools.count(1))
+
+    def __post_init__(self) -> None:
+        if self.gate is None:
+            self.gate = BudgetGate(self.budget, self.ledger, self.budget.profile)
+
+    # -- small helpers ------------------------------------------------------------------
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def new_candidate_id(self) -> int:
+        return next(self._candidate_ids)
+
+    def seed_for(self, *parts: object) -> int | None:
+        """A per-call seed derived from the query seed and the call's place in the graph,
+        so reruns repeat and different branches do not draw the same samples."""
+        if self.seed is None:
+            return None
+        key = "/".join(str(p) for p in parts).encode()
+        return (self.seed * 1_000_003 + zlib.crc32(key)) % (2**31 - 1)
+
+    def event(self, kind: str, **kwargs: Any) -> None:
+        emit(Event(kind=kind, t=self.elapsed(), **kwargs))
+
+    # -- the one door to the engines ------------------------------------------------------
+    async def call(
+        self,
+        agent: Agent,
+        node: str,
+        requests: list[GenerationRequest],
+        *,
+        branch: str | None = None,
+        after: list[int] | None = None,
+        shrinkable: bool = False,
+    ) -> tuple[list[Generation], Call, list[GenerationRequest]]:
+        """Run `requests` on the agent's engine as ONE generate() call.
+
+        Returns the generations, the ledger record and the requests as run (a shrinkable
+        draft may have had its `n` reduced to fit the budget). Raises `BudgetStop` when the
+        budget refuses the call (or cuts it off), `BranchFailed` when the engine fails.
+        """
+        after = sorted(set(after or []))
+        engine = agent.engine
+        costs = [RequestCost(engine.count_tokens(r), r.n, r.max_tokens) for r in requests]
+        costs = self.gate.admit(
+            engine,
+            agent.role,
+            costs,
+            after=after,
+            elapsed_s=self.elapsed(),
+            shrinkable=shrinkable,
+        )
+        requests = [r if r.n == c.n else r.model_copy(update={"n": c.n}) for r, c in zip(requests, costs, strict=True)]
+        call_id = next(self._ids)
+        start = self.elapsed()
+        self.event("call_started", node=node, role=agent.role, branch=branch, data={"call": call_id, "requests": len(requests), "samples": sum(r.n for r in requests)})
+        remaining = self.gate.remaining_wall_s(start)
+        record = Call(
+            id=call_id,
+            role=agent.role,
+            node=node,
+            branch=branch,
+            model=engine.model_name,
+            requests=len(requests),
+            samples=sum(r.n for r in requests),
+            start_s=start,
+            after=after,
+        )
+        try:
+            async with asyncio.timeout(remaining) if remaining is not None else nullcontext():
+                generations = await engine.generate(requests)
+        except TimeoutError as exc:
+            reason = f"latency budget: the {agent.role} call was cut off at {self.budget.max_latency_s}s"
+            self._close(record, error=reason)
+            self.gate.stop_reason = self.gate.stop_reason or reason
+            raise BudgetStop(reason) from exc
+        except asyncio.CancelledError:
+            self._close(record, error="cancelled")
+            raise
+        except Exception as exc:  # an engine failure loses this branch, not the query
+            self._close(record, error=f"{type(exc).__name__}: {exc}")
+            raise BranchFailed(record, exc) from exc
+        finally:
+            self.gate.release(costs)
+        record.prompt_tokens = sum(g.usage.prompt_tokens for g in generations)
+        record.completion_tokens = sum(g.usage.completion_tokens for g in generations)
+        record.cached_tokens = sum(g.usage.cached_tokens for g in generations)
+        # Requests of one call run as one batch: on the target they finish together, so
+        # the call takes as long as its slowest request.
+        emulated: dict[str, float] = {}
+        for generation in generations:
+            for profile, seconds in generation.timing.emulated.items():
+                emulated[profile] = max(emulated.get(profile, 0.0), seconds)
+        record.emulated = emulated
+        self._close(record)
+        steps = max((len(s.token_ids) for g in generations for s in g.samples), default=0)
+        BudgetGate.observe(engine, record, steps)
+        return generations, record, requests
+
+    def _close(self, record: Call, error: str | None = None) -> None:
+        record.end_s = self.elapsed()
+        record.wall_s = record.end_s - record.start_s
+        record.error = error
+        self.ledger.append(record)
+        self.event(
+            "call_finished",
+            node=record.node,
+            role=record.role,
+            branch=record.branch,
+            data={"call": record.id, "tokens": record.total_tokens, "wall_s": record.wall_s, "error": error},
+        )

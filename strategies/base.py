@@ -1,0 +1,197 @@
+"""The strategy seam: `Strategy` (pydantic config + `build_graph`), the registry, plugins.
+
+A strategy is a pydantic model whose fields are its options; `build_graph()` returns a
+LangGraph `StateGraph` over `GraphState` with a `RunContext` as run context, and
+`strategy.graph` is that graph compiled and cached per configuration, ready to embed as a
+subgraph. Strategies are found by name through the entry-point group
+`thinkfast.strategies` (loaded lazily: nothing is imported until a name is asked for);
+the built-ins are entries of the same group, and `@register_strategy` adds a class
+defined at run time.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any, ClassVar
+
+from langgraph.graph import StateGraph
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from thinkfast.orchestrator.errors import StrategyConfigError, UnknownStrategyError
+
+__all__ = [
+    "Strategy",
+    "register_strategy",
+    "get_strategy",
+    "available_strategies",
+    "ENTRY_POINT_GROUP",
+    "BUILTINS",
+]
+
+ENTRY_POINT_GROUP = "thinkfast.strategies"
+
+# The built-ins' entries as pyproject.toml declares them; used as the same entry points
+# when the package metadata is absent (running from a source tree that was never installed).
+BUILTINS: dict[str, str] = {
+    "single": "thinkfast.strategies.single:Single",
+    "best_of_n": "thinkfast.strategies.best_of_n:BestOfN",
+    "self_refine": "thinkfast.strategies.self_refine:SelfRefine",
+}
+
+_REGISTRY: dict[str, type[Strategy]] = {}
+_GRAPHS: dict[tuple[type, str], Any] = {}
+
+
+class Strategy(BaseModel):
+    """Base of every strategy: subclasses declare `name`, options as fields, `build_graph`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+
+    def build_graph(self) -> StateGraph:
+        raise NotImplementedError(f"{type(self).__name__} must implement build_graph()")
+
+    @property
+    def graph(self):
+        """The compiled graph for this configuration (built once, then cached)."""
+        key = (type(self), self.cache_key())
+        if key not in _GRAPHS:
+            _GRAPHS[key] = self.build_graph().compile(name=self.name or type(self).__name__)
+        return _GRAPHS[key]
+
+    def cache_key(self) -> str:
+        return json.dumps(self.options_json(by_identity=True), sort_keys=True)
+
+    def options_json(self, *, by_identity: bool = False) -> dict[str, Any]:
+        """The options as JSON values; a callable becomes its name (or identity for caching)."""
+        out: dict[str, Any] = {}
+        for field_name in type(self).model_fields:
+            value = getattr(self, field_name)
+            if callable(value):
+                qualname = getattr(value, "__qualname__", type(value).__name__)
+                value = f"{qualname}@{id(value)}" if by_identity else qualname
+            elif isinstance(value, BaseModel):
+                value = value.model_dump(mode="json")
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[field_name] = value
+        return out
+
+    @classmethod
+    def from_options(cls, **options: Any) -> Strategy:
+        """Build from user options; a bad option raises StrategyConfigError saying which
+        option was wrong and what it accepts."""
+        try:
+            return cls(**options)
+        except ValidationError as exc:
+            problems = []
+            for error in exc.errors():
+                option = ".".join(str(p) for p in error["loc"]) or "options"
+                if error["type"] == "extra_forbidden":
+                    problems.append(
+                        f"unknown option {option!r} for strategy {cls.name!r}; "
+                        f"accepted: {', '.join(cls.model_fields)}"
+                    )
+                else:
+                    problems.append(
+                        f"option {option!r} of strategy {cls.name!r}: {error['msg']} "
+                        f"(got {error.get('input')!r}; accepted: {cls.describe_option(option)})"
+                    )
+            raise StrategyConfigError("; ".join(problems)) from exc
+
+    @classmethod
+    def describe_option(cls, option: str) -> str:
+        field = cls.model_fields.get(option.split(".")[0])
+        if field is None:
+            return ", ".join(cls.model_fields)
+        annotation = field.annotation
+        text = getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+        bounds = [
+            f"{k} {getattr(m, k)}"
+            for m in field.metadata
+            for k in ("ge", "gt", "le", "lt")
+            if getattr(m, k, None) is not None
+        ]
+        return text + (f" ({', '.join(bounds)})" if bounds else "")
+
+    @classmethod
+    def options(cls) -> list[dict[str, Any]]:
+        """Name, type, default and description of each option (for `thinkfast strategies`)."""
+        rows = []
+        for option, field in cls.model_fields.items():
+            default = field.get_default(call_default_factory=True)
+            rows.append(
+                {
+                    "name": option,
+                    "type": cls.describe_option(option),
+                    "default": default if not callable(default) else None,
+                    "description": field.description or "",
+                }
+            )
+        return rows
+
+
+def register_strategy(cls: type[Strategy] | None = None, *, name: str | None = None) -> Callable:
+    """Class decorator: make a Strategy subclass available by its `name` (or `name=`)."""
+
+    def register(klass: type[Strategy]) -> type[Strategy]:
+        if not (isinstance(klass, type) and issubclass(klass, Strategy)):
+            raise TypeError(f"@register_strategy expects a Strategy subclass, got {klass!r}")
+        key = name or klass.name
+        if not key:
+            raise StrategyConfigError(f"{klass.__name__} needs a class attribute `name`")
+        if name:
+            klass.name = name
+        _REGISTRY[key] = klass
+        return klass
+
+    return register(cls) if cls is not None else register
+
+
+def _entries() -> dict[str, str]:
+    """name -> 'module:attr' for every strategy entry point, built-ins first."""
+    found = dict(BUILTINS)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found[ep.name] = ep.value
+    return found
+
+
+def available_strategies() -> dict[str, str]:
+    """Every strategy name a user can ask for, with where it comes from (nothing imported)."""
+    found = _entries()
+    for key, klass in _REGISTRY.items():
+        found.setdefault(key, f"{klass.__module__}:{klass.__qualname__}")
+    return dict(sorted(found.items()))
+
+
+def get_strategy(name: str) -> type[Strategy]:
+    """The strategy class registered under `name`, importing its entry point on first use."""
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    entries = _entries()
+    if name not in entries:
+        raise UnknownStrategyError(
+            f"unknown strategy {name!r}; available: {', '.join(available_strategies())}"
+        )
+    module_name, _, attr = entries[name].partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split(".") if attr else []:
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise UnknownStrategyError(
+            f"strategy {name!r} is installed as {entries[name]!r} but cannot be loaded: {exc}"
+        ) from exc
+    if not (isinstance(obj, type) and issubclass(obj, Strategy)):
+        raise UnknownStrategyError(
+            f"entry point {name!r} = {entries[name]!r} is not a Strategy subclass"
+        )
+    if not obj.name:
+        obj.name = name
+    _REGISTRY.setdefault(name, obj)
+    return _REGISTRY[name]

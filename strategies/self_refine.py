@@ -1,0 +1,173 @@
+"""`self_refine`: draft, then critique and refine until the critic approves.
+
+The loop ends when the critic approves, after `max_rounds`, or when the budget refuses
+the next call. Acceptance is safe by default: a revision replaces the current answer only
+if the judge prefers it (Huang et al. 2023 found unchecked self-correction lowers math
+accuracy), and every round records whether the final answer flipped. The first draft is
+greedy, the same as `single`, so with a judge that never prefers a worse revision the
+strategy cannot do worse than the baseline.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from langgraph.graph import END, START, StateGraph
+from pydantic import Field
+
+from thinkfast.orchestrator.budget import BudgetStop
+from thinkfast.orchestrator.context import BranchFailed, RunContext
+from thinkfast.orchestrator.nodes import critique_all, draft, failure_update, judge_round, node
+from thinkfast.orchestrator.state import Candidate, GraphState, RoundRecord
+
+from .base import Strategy, register_strategy
+from .single import PROMPTS
+
+__all__ = ["SelfRefine"]
+
+
+@register_strategy
+class SelfRefine(Strategy):
+    """Draft -> critique -> refine rounds, a revision kept only if the judge prefers it."""
+
+    name = "self_refine"
+    summary = "draft, then critique -> refine rounds; the judge guards each revision"
+
+    max_rounds: int = Field(3, ge=0, le=20, description="critique/refine rounds at most")
+    mode: Literal["think", "direct"] = Field("think", description="prompt of the first draft")
+    temperature: float = Field(0.0, ge=0.0, le=10.0, description="first draft temperature")
+    accept: Literal["judge", "always"] = Field(
+        "judge", description="judge: keep a revision only if the judge prefers it; always: keep every revision"
+    )
+    both_orders: bool = Field(True, description="judge current vs revision in both orders")
+
+    def build_graph(self) -> StateGraph:
+        prompt_role = PROMPTS[self.mode]
+        max_rounds, accept, both = self.max_rounds, self.accept, self.both_orders
+
+        @node("draft")
+        async def first_draft(state: GraphState, ctx: RunContext) -> dict[str, Any]:
+            task = {"question": state["question"], "prompt_role": prompt_role, "n": 1, "branch": self.mode, "after": []}
+            update = await draft(task, ctx, sampling={"temperature": self.temperature})
+            if update.get("candidates"):
+                first = update["candidates"][0]
+                update.update(current=first.id, selected=first.id, round=0, frontier=[first.call_id])
+            return update
+
+        def current_of(state: GraphState) -> Candidate:
+            return next(c for c in state["candidates"] if c.id == state["current"])
+
+        def finish(record: RoundRecord, why: str, ctx: RunContext) -> dict[str, Any]:
+            record.stopped = why
+            return {"rounds": [record], "pending_round": None}
+
+        @node("critique")
+        async def critique(state: GraphState, ctx: RunContext) -> dict[str, Any]:
+            current = current_of(state)
+            round_ = state.get("round", 0) + 1
+            record = RoundRecord(round=round_, current=current.id, answer_before=current.answer, answer_after=current.answer)
+            update, critiqued = await critique_all(
+                state["question"], [current], ctx, "critique", round_, after=state.get("frontier", [])
+            )
+            update["round"] = round_
+            if critiqued is None:
+                why = "budget" if "budget_stop" in update else "critic failed"
+                return {**update, **finish(record, why, ctx)}
+            last = critiqued[0].critiques[-1]
+            record.approved, record.critique = last.approved, last.text
+            if last.approved:
+                return {**update, **finish(record, "critic approved", ctx)}
+            return {**update, "pending_round": record, "frontier": [last.call_id]}
+
+        @node("refine")
+        async def refine(state: GraphState, ctx: RunContext) -> dict[str, Any]:
+            current = current_of(state)
+            record = state["pending_round"].model_copy()
+            refiner = ctx.refiner
+            request = refiner.ask(state["question"], current.text, current.answer, record.critique or "")
+            try:
+                generations, call, _ = await ctx.call(
+                    refiner, "refine", [request], branch=f"round-{record.round}", after=state.get("frontier", [])
+                )
+            except BudgetStop as stop:
+                ctx.event("budget_stop", node="refine", role=refiner.role, data={"reason": stop.reason})
+                return {"budget_stop": stop.reason, **finish(record, "budget", ctx)}
+            except BranchFailed as exc:
+                ctx.event("failure", node="refine", role=refiner.role, data={"error": exc.call.error})
+                return {**failure_update(exc, "refine", f"round-{record.round}"), **finish(record, "refiner failed", ctx)}
+            sample = generations[0].samples[0]
+            revision = Candidate(
+                id=ctx.new_candidate_id(),
+                text=sample.text,
+                answer=refiner.read(sample),
+                mean_logprob=sample.mean_logprob,
+                completion_tokens=len(sample.token_ids),
+                finish_reason=sample.finish_reason,
+                source="refine",
+                branch=f"round-{record.round}",
+                round=record.round,
+                parent=current.id,
+                call_id=call.id,
+            )
+            record.revision = revision.id
+            ctx.event("candidate", node="refine", role=refiner.role, data={"id": revision.id, "answer": revision.answer})
+            return {"candidates": [revision], "calls": [call], "pending_round": record, "frontier": [call.id]}
+
+        @node("accept")
+        async def accept_revision(state: GraphState, ctx: RunContext) -> dict[str, Any]:
+            current = current_of(state)
+            record = state["pending_round"].model_copy()
+            revision = next(c for c in state["candidates"] if c.id == record.revision)
+            update: dict[str, Any] = {}
+            frontier = state.get("frontier", [])
+            if accept == "always":
+                accepted = True
+            else:
+                update, winners = await judge_round(
+                    state["question"], [current, revision], ctx, "accept", record.round, both,
+                    after=frontier, tie_keeps_first=True,
+                )
+                if winners is None:  # no verdict: the current answer stands
+                    why = "budget" if "budget_stop" in update else "judge failed"
+                    return {**update, **finish(record, why, ctx)}
+                accepted = winners[0].id == revision.id
+                record.judge_prefers_revision = accepted
+                frontier = [update["calls"][0].id]
+            record.accepted = accepted
+            if accepted:
+                record.answer_after = revision.answer
+                record.flipped = revision.answer != current.answer
+            ctx.event("decision", node="accept", data={"round": record.round, "accepted": accepted, "flipped": record.flipped})
+            new_current = revision.id if accepted else current.id
+            update.update(current=new_current, selected=new_current, frontier=frontier, pending_round=None)
+            if record.round >= max_rounds:
+                record.stopped = "max_rounds"
+            update["rounds"] = [record]
+            return update
+
+        def after_draft(state: GraphState) -> str:
+            if state.get("current") is None or max_rounds == 0:
+                return END
+            return "critique"
+
+        def after_critique(state: GraphState) -> str:
+            return "refine" if state.get("pending_round") is not None else END
+
+        def after_refine(state: GraphState) -> str:
+            return "accept" if state.get("pending_round") is not None else END
+
+        def after_accept(state: GraphState) -> str:
+            last = state["rounds"][-1]
+            return END if last.stopped else "critique"
+
+        graph = StateGraph(GraphState, context_schema=RunContext)
+        graph.add_node("draft", first_draft)
+        graph.add_node("critique", critique)
+        graph.add_node("refine", refine)
+        graph.add_node("accept", accept_revision)
+        graph.add_edge(START, "draft")
+        graph.add_conditional_edges("draft", after_draft, ["critique", END])
+        graph.add_conditional_edges("critique", after_critique, ["refine", END])
+        graph.add_conditional_edges("refine", after_refine, ["accept", END])
+        graph.add_conditional_edges("accept", after_accept, ["critique", END])
+        return graph
