@@ -302,7 +302,8 @@ def load_gguf(
 ) -> Checkpoint:
     """Read a llama-family GGUF file into a Checkpoint with HF names and float32 weights.
 
-    `name` overrides the model name (default: `general.name`, else the file stem).
+    `name` overrides the model name (default: the file name without .gguf, which says the
+    model and its quantization, unlike `general.name`).
     Load time and the quantization types found are recorded in `generation_config` under
     the private key `_gguf` so callers can report them.
     """
@@ -339,7 +340,7 @@ def load_gguf(
     _check_shapes(config, weights)
 
     return Checkpoint(
-        name=name or meta.get("general.name") or path.stem,
+        name=name or path.stem,
         path=path,
         config=config,
         weights=weights,
