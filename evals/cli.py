@@ -19,7 +19,7 @@ from typing import Any
 from .errors import EvalError, TaskError
 from .log import read_log
 from .report import render_table, summarize
-from .sweep import Config, expand_grid, parse_value
+from .sweep import RUN_OPTIONS, Config, expand_grid, parse_value, strategy_fields
 from .task import get_task, list_tasks
 
 __all__ = ["add_commands"]
@@ -121,28 +121,15 @@ def _parse_kv(items: list[str], what: str) -> dict[str, Any]:
     return out
 
 
-# Run options of `athink` that every strategy takes (budgets): -S can sweep them too.
-# `seed` is not among them: the runner derives each sample's seed from --seed.
-_RUN_OPTIONS = ("max_tokens", "max_latency_s", "max_emulated_s", "profile")
-
-
-def _strategy_fields(name: str) -> set[str]:
-    """Option names a registered strategy accepts (routes -S); unknown names raise a
-    typed error listing the available strategies."""
-    from thinkfast.strategies.base import get_strategy
-
-    return set(get_strategy(name).model_fields) | set(_RUN_OPTIONS)
-
-
 def _check_configs(configs: list[Config]) -> None:
     """Build every configuration's strategy once, so a bad option fails before any sample runs."""
     from thinkfast.orchestrator.budget import Budget
     from thinkfast.strategies.base import get_strategy
 
     for c in configs:
-        own = {k: v for k, v in c.options.items() if k not in _RUN_OPTIONS}
+        own = {k: v for k, v in c.options.items() if k not in RUN_OPTIONS}
         get_strategy(c.strategy).from_options(**own)
-        budget = {k: v for k, v in c.options.items() if k in _RUN_OPTIONS}
+        budget = {k: v for k, v in c.options.items() if k in RUN_OPTIONS}
         if budget:
             try:
                 Budget(**budget)
@@ -192,7 +179,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.epochs < 1 or args.max_connections < 1:
         raise EvalError("--epochs and --max-connections must be >= 1")
     task = get_task(args.task, **_parse_kv(args.task_options, "task option"))
-    configs = expand_grid(args.strategy or ["single"], args.options, fields_of=_strategy_fields)
+    configs = expand_grid(args.strategy or ["single"], args.options, fields_of=strategy_fields)
     _check_configs(configs)
     engine, model, engine_options = _make_engine(args)
     log_dir = (

@@ -24,7 +24,27 @@ from pydantic import BaseModel, ConfigDict
 
 from .errors import SweepError
 
-__all__ = ["Config", "parse_value", "parse_option", "expand_grid", "config_label"]
+__all__ = [
+    "Config",
+    "RUN_OPTIONS",
+    "parse_value",
+    "parse_option",
+    "expand_grid",
+    "config_label",
+    "strategy_fields",
+]
+
+# Run options of `athink` that every strategy takes (budgets), so -S can sweep them too.
+# `seed` is not among them: the runner derives each sample's seed from the run seed.
+RUN_OPTIONS = ("max_tokens", "max_latency_s", "max_emulated_s", "profile")
+
+
+def strategy_fields(name: str) -> set[str]:
+    """Option names the registered strategy `name` accepts, budgets included; an unknown
+    name raises the registry's typed error listing the available strategies."""
+    from thinkfast.strategies.base import get_strategy
+
+    return set(get_strategy(name).model_fields) | set(RUN_OPTIONS)
 
 
 class Config(BaseModel):
@@ -93,11 +113,12 @@ def expand_grid(
     strategies: Sequence[str],
     options: Iterable[str] = (),
     *,
-    fields_of: Callable[[str], set[str] | None] = lambda name: None,
+    fields_of: Callable[[str], set[str] | None] = strategy_fields,
 ) -> list[Config]:
     """The configurations of a sweep, in a stable order (strategies as given, then options).
 
-    `fields_of(name)` returns the option names a strategy accepts (None: unknown, accept all).
+    `fields_of(name)` returns the option names a strategy accepts (None: accept all); by
+    default the strategy registry answers.
     """
     if not strategies:
         raise SweepError("give at least one --strategy")
