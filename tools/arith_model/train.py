@@ -1,0 +1,267 @@
+"""Train arith-tiny from a seed: phase 1 (all roles, synthetic mistakes), mining, phase 2.
+
+    python -m tools.arith_model.train --seed 0 --out engine/models/arith-tiny
+
+Phase 1 teaches drafting (direct and thinking, every method) plus critic/judge/refine
+formats on synthetic corruptions. Then the phase-1 drafter is sampled (temperature 0.8)
+on TRAINING problems and its wrong answers are kept; phase 2 mixes those own mistakes into
+the critic, judge and refine data. Runs on one torch thread (measured faster than two on
+the shared 2-core machine); the step counts fix the amount of work so a seed reproduces
+the same weights on the same torch build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import torch  # noqa: E402
+from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
+
+from .charset import SPECIALS, build_tokenizer, write_tokenizer_files  # noqa: E402
+from .data import PHASE1_MIX, PHASE2_MIX, ExampleMix, make_example  # noqa: E402
+from .formats import prompt_pack_dict  # noqa: E402
+from .mine import mine_mistakes  # noqa: E402
+
+PAD, BOS, EOS = (SPECIALS.index(t) for t in ("<pad>", "<s>", "</s>"))
+CONTEXT = 1024
+
+
+def model_config(vocab_size: int) -> LlamaConfig:
+    return LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=256,
+        intermediate_size=688,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=CONTEXT,
+        rms_norm_eps=1e-5,
+        rope_theta=10000.0,
+        tie_word_embeddings=False,
+        bos_token_id=BOS,
+        eos_token_id=EOS,
+        pad_token_id=PAD,
+        hidden_act="silu",
+        attention_bias=False,
+        mlp_bias=False,
+    )
+
+
+class Batcher:
+    """Token-budgeted batches of similar length (little padding); loss on completions only."""
+
+    def __init__(self, tokenizer, rng: random.Random, tokens_per_batch: int) -> None:
+        self.tok, self.rng, self.budget = tokenizer, rng, tokens_per_batch
+        self.queue: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.tokens_seen = 0
+
+    def _encode(self, prompt: str, completion: str) -> tuple[list[int], list[int]]:
+        p = self.tok.encode(prompt).ids
+        c = self.tok.encode(completion).ids + [EOS]
+        # Most prompts start with <s> (add_bos_token), some with none or two, so the model
+        # is indifferent to how a runtime applies the BOS convention.
+        r = self.rng.random()
+        bos = [BOS] if r < 0.75 else [] if r < 0.95 else [BOS, BOS]
+        ids = bos + p + c
+        mask = [0] * (len(bos) + len(p)) + [1] * len(c)
+        return ids[:CONTEXT], mask[:CONTEXT]
+
+    def refill(self, mix: ExampleMix, own: list | None) -> None:
+        pool = [self._encode(*make_example(self.rng, mix, own)) for _ in range(1024)]
+        pool.sort(key=lambda x: len(x[0]))
+        batches, i = [], 0
+        while i < len(pool):
+            longest = len(pool[min(i + 7, len(pool) - 1)][0])
+            size = max(8, self.budget // max(longest, 1))
+            chunk = pool[i : i + size]
+            width = max(len(x[0]) for x in chunk)
+            ids = torch.full((len(chunk), width), PAD, dtype=torch.long)
+            labels = torch.full((len(chunk), width), -100, dtype=torch.long)
+            for row, (x, m) in enumerate(chunk):
+                ids[row, : len(x)] = torch.tensor(x)
+                labels[row, : len(x)] = torch.tensor(
+                    [t if k else -100 for t, k in zip(x, m, strict=True)]
+                )
+            batches.append((ids, labels))
+            i += size
+        self.rng.shuffle(batches)
+        self.queue.extend(batches)
+
+    def next(self, mix: ExampleMix, own: list | None) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.queue:
+            self.refill(mix, own)
+        ids, labels = self.queue.pop()
+        self.tokens_seen += int(ids.numel())
+        return ids, labels
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int = 100) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    frac = (step - warmup) / max(1, total - warmup)
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
+
+
+def complete_config(path: Path) -> None:
+    """Add the classic top-level keys (rope_theta, torch_dtype) next to transformers 5's
+    `rope_parameters`/`dtype`, so loaders written against either convention read it."""
+    config = json.loads(path.read_text())
+    rope = config.get("rope_parameters") or {}
+    config.setdefault("rope_theta", rope.get("rope_theta", 10000.0))
+    config.setdefault("torch_dtype", config.get("dtype", "float32"))
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def write_support_files(folder: Path) -> None:
+    """Everything but the weights: tokenizer files, generation config, prompt pack."""
+    complete_config(folder / "config.json")
+    write_tokenizer_files(folder, CONTEXT)
+    gen = {"bos_token_id": BOS, "eos_token_id": EOS, "pad_token_id": PAD, "max_new_tokens": 320}
+    (folder / "generation_config.json").write_text(json.dumps(gen, indent=2) + "\n")
+    (folder / "prompt_pack.json").write_text(json.dumps(prompt_pack_dict(), indent=2) + "\n")
+
+
+def save_model(model: LlamaForCausalLM, out: Path, meta: dict) -> None:
+    """The HF folder layout: config, safetensors, generation config, tokenizer, prompt pack."""
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    write_support_files(tmp)
+    (tmp / "training.json").write_text(json.dumps(meta, indent=2) + "\n")
+    out.mkdir(parents=True, exist_ok=True)
+    for f in tmp.iterdir():  # README.md (the model card) in `out` is left as it is
+        os.replace(f, out / f.name)
+    tmp.rmdir()
+
+
+def run_phase(
+    model, opt, batcher, mix, own, steps, peak_lr, log, start_step, total_steps, on_step=None
+):
+    model.train()
+    t0 = time.time()
+    for i in range(steps):
+        step = start_step + i
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, total_steps, peak_lr)
+        ids, labels = batcher.next(mix, own)
+        loss = model(input_ids=ids, labels=labels).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step % 25 == 0:
+            log(
+                f"step {step} loss {loss.item():.4f} lr {g['lr']:.2e} tokens {batcher.tokens_seen} "
+                f"elapsed {time.time() - t0:.0f}s"
+            )
+        if on_step:
+            on_step(step)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=Path("engine/models/arith-tiny"))
+    ap.add_argument("--phase1-steps", type=int, default=1400)
+    ap.add_argument("--phase2-steps", type=int, default=700)
+    ap.add_argument("--tokens-per-batch", type=int, default=6144)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--mine-problems", type=int, default=1200)
+    ap.add_argument("--mine-samples", type=int, default=4)
+    ap.add_argument("--early-save-step", type=int, default=250)
+    ap.add_argument("--work", type=Path, default=Path("runs/arith-tiny"))
+    args = ap.parse_args(argv)
+
+    torch.set_num_threads(1)
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    args.work.mkdir(parents=True, exist_ok=True)
+    logf = open(args.work / "train.log", "a")
+
+    def log(msg: str) -> None:
+        line = f"{time.strftime('%H:%M:%S')} {msg}"
+        print(line, flush=True)
+        logf.write(line + "\n")
+        logf.flush()
+
+    tok = build_tokenizer()
+    model = LlamaForCausalLM(model_config(tok.get_vocab_size()))
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"params {n_params}")
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
+    batcher = Batcher(tok, rng, args.tokens_per_batch)
+    total = args.phase1_steps + args.phase2_steps
+    t_start = time.time()
+    meta = {
+        "seed": args.seed,
+        "params": n_params,
+        "phase1_steps": args.phase1_steps,
+        "phase2_steps": args.phase2_steps,
+        "tokens_per_batch": args.tokens_per_batch,
+        "lr": args.lr,
+    }
+
+    def early(step: int) -> None:
+        if step == args.early_save_step:
+            save_model(model, args.work / "early", {**meta, "stage": f"early, step {step}"})
+            log(f"saved early checkpoint at step {step}")
+            model.train()
+
+    run_phase(
+        model, opt, batcher, PHASE1_MIX, None, args.phase1_steps, args.lr, log, 0, total, early
+    )
+    t1 = time.time()
+    save_model(model, args.work / "phase1", {**meta, "stage": "phase1"})
+    log(
+        f"phase 1 done: {args.phase1_steps} steps, {batcher.tokens_seen} tokens, {t1 - t_start:.0f}s"
+    )
+
+    own, stats = mine_mistakes(model, tok, rng, args.mine_problems, args.mine_samples, log)
+    t2 = time.time()
+    log(f"mined {len(own)} own wrong answers in {t2 - t1:.0f}s: {stats}")
+    batcher.queue.clear()
+    tokens1 = batcher.tokens_seen
+    run_phase(
+        model,
+        opt,
+        batcher,
+        PHASE2_MIX,
+        own,
+        args.phase2_steps,
+        args.lr,
+        log,
+        args.phase1_steps,
+        total,
+    )
+    t3 = time.time()
+    meta.update(
+        {
+            "stage": "final",
+            "tokens_phase1": tokens1,
+            "tokens_total": batcher.tokens_seen,
+            "wall_s_phase1": round(t1 - t_start),
+            "wall_s_mining": round(t2 - t1),
+            "wall_s_phase2": round(t3 - t2),
+            "wall_s_total": round(t3 - t_start),
+            "mined": stats,
+        }
+    )
+    save_model(model, args.out, meta)
+    log(f"done: {json.dumps(meta)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
