@@ -12,6 +12,7 @@ from .errors import (
     UnsupportedArchitectureError,
 )
 from .local import LocalEngine
+from .openai_engine import OpenAIEngine, RetryPolicy
 from .types import (
     ChatMessage,
     Generation,
@@ -34,7 +35,9 @@ __all__ = [
     "InvalidRequestError",
     "LocalEngine",
     "ModelLoadError",
+    "OpenAIEngine",
     "RemoteEngineError",
+    "RetryPolicy",
     "Sample",
     "ThinkfastError",
     "Timing",

@@ -15,6 +15,7 @@ from thinkfast.engine.errors import ThinkfastError
 
 COMMANDS = [
     "thinkfast.engine.cli",
+    "thinkfast.engine.serve_cli",
     "thinkfast.engine.hardware.cli",
     "thinkfast.evals.cli",
 ]

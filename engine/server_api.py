@@ -1,0 +1,446 @@
+"""The OpenAI HTTP API as `thinkfast serve` speaks it: request schemas in, JSON out.
+
+No web framework here (so it imports without the `serve` extra): pydantic models that
+validate the bodies of /v1/chat/completions and /v1/completions strictly, their
+conversion to `GenerationRequest`s under the server's limits, the response and stream
+chunk builders, and `ApiError`, which carries an OpenAI-style error body and status.
+
+Beyond OpenAI's schema, each choice carries `token_ids` (as vLLM does), each response a
+`thinkfast` object with the timing (wall, prefill, decode, TTFT, and `emulated` seconds
+per hardware profile); OpenAI clients ignore both.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import InvalidRequestError, ThinkfastError
+from .types import ChatMessage, Generation, GenerationRequest, Sample, TokenLogprob
+
+__all__ = [
+    "ApiError",
+    "ServeDependencyError",
+    "ServerLimits",
+    "ChatCompletionBody",
+    "CompletionBody",
+    "parse_body",
+    "chat_requests",
+    "completion_requests",
+    "chat_response",
+    "completion_response",
+    "chunk",
+    "usage_json",
+    "thinkfast_json",
+    "validation_message",
+]
+
+
+class ServeDependencyError(ThinkfastError, ImportError):
+    """starlette or uvicorn is missing: the server needs the `serve` extra."""
+
+
+class ApiError(Exception):
+    """An error the server answers with `{"error": {...}}` and an HTTP status."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.param = param
+        self.code = code
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+class ServerLimits(BaseModel):
+    """What one request may ask of the server."""
+
+    max_body_bytes: int = Field(1 << 20, ge=1024)
+    max_tokens: int = Field(4096, ge=1, description="ceiling on max_tokens per sample")
+    max_n: int = Field(64, ge=1, le=256)
+    max_prompts: int = Field(64, ge=1, description="prompts in one /v1/completions call")
+
+
+# -- request schemas ------------------------------------------------------------------
+
+_STRICT = ConfigDict(extra="forbid", strict=True)
+
+
+class _TextPart(BaseModel):
+    model_config = _STRICT
+    type: Literal["text"]
+    text: str
+
+
+class _MessageIn(BaseModel):
+    model_config = _STRICT
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[_TextPart]
+    name: str | None = None
+
+    def to_chat_message(self) -> ChatMessage:
+        text = (
+            self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
+        )
+        # "developer" is OpenAI's newer name for the system role
+        role = "system" if self.role == "developer" else self.role
+        return ChatMessage(role=role, content=text)
+
+
+class _StreamOptions(BaseModel):
+    model_config = _STRICT
+    include_usage: bool = False
+
+
+class _SamplingBody(BaseModel):
+    """Fields both endpoints share. Penalties are accepted only at their neutral value,
+    so a client never silently gets sampling it did not ask for."""
+
+    model_config = _STRICT
+    model: str
+    n: int = Field(1, ge=1)
+    max_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    top_k: int | None = Field(None, ge=0)
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    stream: bool = False
+    stream_options: _StreamOptions | None = None
+    user: str | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+
+    def stops(self) -> list[str]:
+        stops = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
+        if len(stops) > 16 or any(not s for s in stops):
+            raise ApiError(400, "stop takes up to 16 non-empty strings", param="stop")
+        return stops
+
+
+class ChatCompletionBody(_SamplingBody):
+    messages: list[_MessageIn] = Field(min_length=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    logprobs: bool = False
+    top_logprobs: int | None = Field(None, ge=0, le=20)
+    response_format: dict[str, Any] | None = None
+
+
+class CompletionBody(_SamplingBody):
+    prompt: str | list[str] | list[int] | list[list[int]]
+    logprobs: int | None = Field(None, ge=0, le=20)
+    echo: bool = Field(False, description="only false is supported")
+    suffix: None = None
+    best_of: int | None = Field(None, ge=1)
+
+
+def validation_message(exc: ValidationError) -> tuple[str, str | None]:
+    """One readable line per problem, and the first offending parameter."""
+    problems, param = [], None
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-", "json-")))
+        # union branches add their type name to the location; drop those for readability
+        loc = ".".join(
+            p
+            for p in loc.split(".")
+            if p not in {"str", "list[str]", "list[int]", "list[list[int]]", "list[_TextPart]"}
+        )
+        param = param or (loc or None)
+        problems.append(f"{loc or 'body'}: {err['msg']}")
+    # unions report one error per branch; keep the first few distinct ones
+    unique = list(dict.fromkeys(problems))[:4]
+    return "; ".join(unique), param
+
+
+def parse_body(raw: bytes, schema: type[BaseModel]) -> Any:
+    """Validate a JSON body; ApiError(400) naming the bad field otherwise."""
+    if not raw.strip():
+        raise ApiError(400, "the request body is empty; send a JSON object")
+    try:
+        return schema.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        if first["type"] in ("json_invalid", "json_type"):
+            raise ApiError(400, f"the request body is not valid JSON: {first['msg']}") from None
+        if first["type"] == "model_type":
+            raise ApiError(400, "the request body must be a JSON object") from None
+        message, param = validation_message(exc)
+        raise ApiError(400, f"invalid request: {message}", param=param) from None
+
+
+# -- to GenerationRequests -----------------------------------------------------------
+
+
+def _max_tokens(
+    asked: int | None, prompt_tokens: int, context: int | None, limits: ServerLimits
+) -> int:
+    if asked is not None:
+        if asked > limits.max_tokens:
+            raise ApiError(
+                400,
+                f"max_tokens={asked} exceeds this server's limit of {limits.max_tokens}",
+                param="max_tokens",
+            )
+        return asked
+    # Unset: as much as the context leaves, capped by the server's limit (OpenAI does the same).
+    room = (context - prompt_tokens) if context else limits.max_tokens
+    return max(1, min(limits.max_tokens, room))
+
+
+def _request(fields: dict[str, Any], param_hint: str) -> GenerationRequest:
+    try:
+        return GenerationRequest(**fields)
+    except (ValidationError, InvalidRequestError) as exc:
+        if isinstance(exc, ValidationError):
+            message, param = validation_message(exc)
+        else:
+            message, param = str(exc), None
+        raise ApiError(400, f"invalid request: {message}", param=param or param_hint) from None
+
+
+def _common(body: _SamplingBody, limits: ServerLimits) -> dict[str, Any]:
+    if body.n > limits.max_n:
+        raise ApiError(400, f"n={body.n} exceeds this server's limit of {limits.max_n}", param="n")
+    for name in ("frequency_penalty", "presence_penalty"):
+        if getattr(body, name):
+            raise ApiError(400, f"{name} is not supported; send 0 or leave it out", param=name)
+    fields: dict[str, Any] = {"n": body.n, "stop": body.stops(), "seed": body.seed}
+    # OpenAI's defaults: temperature 1, top_p 1, no top-k
+    fields["temperature"] = 1.0 if body.temperature is None else body.temperature
+    fields["top_p"] = 1.0 if body.top_p is None else body.top_p
+    fields["top_k"] = body.top_k or 0
+    return fields
+
+
+def chat_requests(
+    body: ChatCompletionBody, limits: ServerLimits, count_tokens: Any, context: int | None
+) -> GenerationRequest:
+    fields = _common(body, limits)
+    if body.top_logprobs and not body.logprobs:
+        raise ApiError(400, "top_logprobs needs logprobs=true", param="top_logprobs")
+    fields.update(
+        messages=[m.to_chat_message() for m in body.messages],
+        logprobs=body.logprobs,
+        top_logprobs=body.top_logprobs or 0,
+        response_format=body.response_format,
+    )
+    request = _request({**fields, "max_tokens": 1}, "messages")
+    asked = (
+        body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
+    )
+    max_tokens = _max_tokens(asked, count_tokens(request), context, limits)
+    return request.model_copy(update={"max_tokens": max_tokens})
+
+
+def completion_requests(
+    body: CompletionBody, limits: ServerLimits, count_tokens: Any, context: int | None
+) -> list[GenerationRequest]:
+    if body.echo:
+        raise ApiError(
+            400, "echo=true is not supported; only the completion is returned", param="echo"
+        )
+    if body.best_of is not None and body.best_of != body.n:
+        raise ApiError(
+            400, "best_of is not supported (use n, or a thinkfast strategy)", param="best_of"
+        )
+    prompt = body.prompt
+    if isinstance(prompt, str):
+        prompts: list[dict[str, Any]] = [{"prompt": prompt}]
+    elif prompt and isinstance(prompt[0], list):
+        prompts = [{"prompt_ids": p} for p in prompt]
+    elif prompt and isinstance(prompt[0], str):
+        prompts = [{"prompt": p} for p in prompt]
+    else:
+        prompts = [{"prompt_ids": prompt}]
+    if not prompts or any(not (p.get("prompt") or p.get("prompt_ids")) for p in prompts):
+        raise ApiError(
+            400, "prompt must be a non-empty string, token list, or list of them", param="prompt"
+        )
+    if len(prompts) > limits.max_prompts:
+        raise ApiError(
+            400,
+            f"{len(prompts)} prompts exceed this server's limit of {limits.max_prompts}",
+            param="prompt",
+        )
+    fields = _common(body, limits)
+    fields.update(logprobs=body.logprobs is not None, top_logprobs=body.logprobs or 0)
+    out = []
+    for p in prompts:
+        request = _request({**fields, **p, "max_tokens": 1}, "prompt")
+        max_tokens = _max_tokens(body.max_tokens, count_tokens(request), context, limits)
+        out.append(request.model_copy(update={"max_tokens": max_tokens}))
+    return out
+
+
+# -- responses ------------------------------------------------------------------------
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:24]}"
+
+
+def usage_json(prompt: int, completion: int, cached: int = 0) -> dict[str, Any]:
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": cached},
+    }
+
+
+def thinkfast_json(generations: list[Generation]) -> dict[str, Any]:
+    """The extra `thinkfast` object: the timing of the (first) generation, and the
+    emulated seconds summed per profile when several prompts were served together."""
+    first = generations[0].timing.model_dump()
+    if len(generations) > 1:
+        profiles = {p for g in generations for p in g.timing.emulated}
+        first["emulated"] = {
+            p: sum(g.timing.emulated.get(p, 0.0) for g in generations) for p in sorted(profiles)
+        }
+        first["wall_s"] = max(g.timing.wall_s for g in generations)
+    return {"timing": first}
+
+
+def _token_bytes(token: str) -> list[int]:
+    return list(token.encode("utf-8", errors="replace"))
+
+
+def _chat_logprobs(sample: Sample) -> dict[str, Any] | None:
+    if sample.logprobs is None:
+        return None
+    return {
+        "content": [
+            {
+                "token": lp.token,
+                "logprob": lp.logprob,
+                "bytes": _token_bytes(lp.token),
+                "token_id": lp.token_id,
+                "top_logprobs": [
+                    {"token": t.token, "logprob": t.logprob, "bytes": _token_bytes(t.token)}
+                    for t in lp.top_logprobs
+                ],
+            }
+            for lp in sample.logprobs
+        ],
+        "refusal": None,
+    }
+
+
+def _completion_logprobs(
+    logprobs: list[TokenLogprob] | None, want_top: bool
+) -> dict[str, Any] | None:
+    if logprobs is None:
+        return None
+    offsets, at = [], 0
+    for lp in logprobs:
+        offsets.append(at)
+        at += len(lp.token)
+    return {
+        "tokens": [lp.token for lp in logprobs],
+        "token_logprobs": [lp.logprob for lp in logprobs],
+        "top_logprobs": [{t.token: t.logprob for t in lp.top_logprobs} for lp in logprobs]
+        if want_top
+        else None,
+        "text_offset": offsets,
+    }
+
+
+def chat_response(model: str, generation: Generation) -> dict[str, Any]:
+    choices = [
+        {
+            "index": i,
+            "message": {"role": "assistant", "content": s.text},
+            "logprobs": _chat_logprobs(s),
+            "finish_reason": s.finish_reason,
+            "token_ids": s.token_ids,
+        }
+        for i, s in enumerate(generation.samples)
+    ]
+    u = generation.usage
+    return {
+        "id": new_id("chatcmpl"),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": choices,
+        "usage": usage_json(u.prompt_tokens, u.completion_tokens, u.cached_tokens),
+        "system_fingerprint": None,
+        "thinkfast": thinkfast_json([generation]),
+    }
+
+
+def completion_response(
+    model: str, generations: list[Generation], requests: list[GenerationRequest]
+) -> dict[str, Any]:
+    choices = []
+    # OpenAI numbers choices prompt-major: prompt p, sample j -> index p * n + j
+    for generation, request in zip(generations, requests, strict=True):
+        for s in generation.samples:
+            choices.append(
+                {
+                    "index": len(choices),
+                    "text": s.text,
+                    "logprobs": _completion_logprobs(s.logprobs, request.top_logprobs > 0),
+                    "finish_reason": s.finish_reason,
+                    "token_ids": s.token_ids,
+                }
+            )
+    prompt = sum(g.usage.prompt_tokens for g in generations)
+    completion = sum(g.usage.completion_tokens for g in generations)
+    cached = sum(g.usage.cached_tokens for g in generations)
+    return {
+        "id": new_id("cmpl"),
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": choices,
+        "usage": usage_json(prompt, completion, cached),
+        "system_fingerprint": None,
+        "thinkfast": thinkfast_json(generations),
+    }
+
+
+def chunk(
+    *,
+    chat: bool,
+    ident: str,
+    created: int,
+    model: str,
+    choices: list[dict[str, Any]],
+    usage: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One stream event in OpenAI's chunk format."""
+    out: dict[str, Any] = {
+        "id": ident,
+        "object": "chat.completion.chunk" if chat else "text_completion",
+        "created": created,
+        "model": model,
+        "choices": choices,
+    }
+    if usage is not None:
+        out["usage"] = usage
+    if extra:
+        out.update(extra)
+    return out
