@@ -68,9 +68,7 @@ class Critic(Agent):
     role: str = "critique"
 
     def ask(self, question: str, candidate: str, answer: str | None) -> GenerationRequest:
-        return self.request(
-            "critique", question=question, candidate=candidate, answer=answer or ""
-        )
+        return self.request("critique", question=question, candidate=candidate, answer=answer or "")
 
     def read(self, sample: Sample) -> bool | None:
         return self.pack.parse_verdict(sample.text)

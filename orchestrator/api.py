@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-
 from thinkfast.engine import Engine
 
 from .agents import Critic, Drafter, Judge, Refiner
@@ -30,12 +29,28 @@ from .errors import StrategyConfigError
 from .events import Event
 from .prompt_pack import PromptPack
 
-__all__ = ["think", "athink", "astream", "default_engine", "default_pack", "pack_for", "RUN_OPTIONS"]
+__all__ = [
+    "think",
+    "athink",
+    "astream",
+    "default_engine",
+    "default_pack",
+    "pack_for",
+    "RUN_OPTIONS",
+]
 
 DEFAULT_MODEL = "arith-tiny"
 ROLE_ENGINES = ("draft", "critique", "judge", "refine")
 # options of the run itself; everything else belongs to the strategy
-RUN_OPTIONS = ("max_tokens", "max_latency_s", "max_emulated_s", "profile", "seed", "pack", "engines")
+RUN_OPTIONS = (
+    "max_tokens",
+    "max_latency_s",
+    "max_emulated_s",
+    "profile",
+    "seed",
+    "pack",
+    "engines",
+)
 
 _default_engine: Engine | None = None
 _packs: weakref.WeakKeyDictionary[Engine, PromptPack] = weakref.WeakKeyDictionary()
@@ -159,7 +174,9 @@ def _prepare(question: str, strategy: Any, engine: Engine | None, options: dict[
         raise StrategyConfigError("question must be a non-empty string")
     run = {k: options.pop(k) for k in list(options) if k in RUN_OPTIONS}
     chosen = _resolve_strategy(strategy, options)
-    budget_options = {k: run[k] for k in ("max_tokens", "max_latency_s", "max_emulated_s", "profile") if k in run}
+    budget_options = {
+        k: run[k] for k in ("max_tokens", "max_latency_s", "max_emulated_s", "profile") if k in run
+    }
     ctx = _context(engine, run.get("pack"), run.get("engines"), budget_options, run.get("seed"))
     return chosen, ctx
 
@@ -227,4 +244,6 @@ def think(
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(athink(question, strategy, engine, **options))
-    raise StrategyConfigError("think() was called inside a running event loop; use `await athink(...)`")
+    raise StrategyConfigError(
+        "think() was called inside a running event loop; use `await athink(...)`"
+    )

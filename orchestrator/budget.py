@@ -29,7 +29,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
 from thinkfast.engine import ThinkfastError
 from thinkfast.engine.hardware.emulate import CallShape, emulate_call, engine_spec
 from thinkfast.engine.hardware.profiles import get_profile
@@ -61,7 +60,9 @@ class Budget(BaseModel):
 
     @property
     def limited(self) -> bool:
-        return any(v is not None for v in (self.max_tokens, self.max_latency_s, self.max_emulated_s))
+        return any(
+            v is not None for v in (self.max_tokens, self.max_latency_s, self.max_emulated_s)
+        )
 
 
 class BudgetStop(Exception):  # noqa: N818 - control flow, caught by strategies
@@ -91,7 +92,9 @@ _RATES: weakref.WeakKeyDictionary[object, dict[tuple[str, str | None], float]] =
 )
 
 
-def emulated_worst_case_s(engine: object, profile: str, costs: Sequence[RequestCost]) -> float | None:
+def emulated_worst_case_s(
+    engine: object, profile: str, costs: Sequence[RequestCost]
+) -> float | None:
     """The hardware emulator's seconds for the call if every sample ran to max_tokens;
     None when the engine's model cannot be projected (then observed rates are used)."""
     try:
@@ -139,9 +142,15 @@ class BudgetGate:
                     if fit >= 1:
                         costs = [RequestCost(cost.prompt_tokens, fit, cost.max_tokens)]
                     else:
-                        self._refuse(role, f"token budget: {left} tokens left, one {role} call needs {cost.prompt_tokens + cost.max_tokens}")
+                        self._refuse(
+                            role,
+                            f"token budget: {left} tokens left, one {role} call needs {cost.prompt_tokens + cost.max_tokens}",
+                        )
                 else:
-                    self._refuse(role, f"token budget: {left} tokens left, the {role} call needs up to {need}")
+                    self._refuse(
+                        role,
+                        f"token budget: {left} tokens left, the {role} call needs up to {need}",
+                    )
         steps = max(c.max_tokens for c in costs)
         if self.budget.max_latency_s is not None:
             predicted = self.predict_s(engine, role, None, steps)

@@ -102,10 +102,23 @@ class RunContext:
             elapsed_s=self.elapsed(),
             shrinkable=shrinkable,
         )
-        requests = [r if r.n == c.n else r.model_copy(update={"n": c.n}) for r, c in zip(requests, costs, strict=True)]
+        requests = [
+            r if r.n == c.n else r.model_copy(update={"n": c.n})
+            for r, c in zip(requests, costs, strict=True)
+        ]
         call_id = next(self._ids)
         start = self.elapsed()
-        self.event("call_started", node=node, role=agent.role, branch=branch, data={"call": call_id, "requests": len(requests), "samples": sum(r.n for r in requests)})
+        self.event(
+            "call_started",
+            node=node,
+            role=agent.role,
+            branch=branch,
+            data={
+                "call": call_id,
+                "requests": len(requests),
+                "samples": sum(r.n for r in requests),
+            },
+        )
         remaining = self.gate.remaining_wall_s(start)
         record = Call(
             id=call_id,
@@ -122,7 +135,9 @@ class RunContext:
             async with asyncio.timeout(remaining) if remaining is not None else nullcontext():
                 generations = await engine.generate(requests)
         except TimeoutError as exc:
-            reason = f"latency budget: the {agent.role} call was cut off at {self.budget.max_latency_s}s"
+            reason = (
+                f"latency budget: the {agent.role} call was cut off at {self.budget.max_latency_s}s"
+            )
             self._close(record, error=reason)
             self.gate.stop_reason = self.gate.stop_reason or reason
             raise BudgetStop(reason) from exc
@@ -159,5 +174,10 @@ class RunContext:
             node=record.node,
             role=record.role,
             branch=record.branch,
-            data={"call": record.id, "tokens": record.total_tokens, "wall_s": record.wall_s, "error": error},
+            data={
+                "call": record.id,
+                "tokens": record.total_tokens,
+                "wall_s": record.wall_s,
+                "error": error,
+            },
         )

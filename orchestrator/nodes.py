@@ -19,7 +19,7 @@ from langgraph.runtime import Runtime
 
 from .budget import BudgetStop
 from .context import BranchFailed, RunContext
-from .state import Candidate, Critique, Decision, DraftTask, Failure, GraphState
+from .state import Candidate, Critique, Decision, DraftTask, Failure
 
 __all__ = [
     "node",
@@ -66,7 +66,13 @@ def failure_update(exc: BranchFailed, node_name: str, branch: str | None = None)
     return {
         "calls": [call],
         "failures": [
-            Failure(node=node_name, role=call.role, branch=branch, error=call.error or "", call_id=call.id)
+            Failure(
+                node=node_name,
+                role=call.role,
+                branch=branch,
+                error=call.error or "",
+                call_id=call.id,
+            )
         ],
     }
 
@@ -89,13 +95,30 @@ async def draft(
         request = request.model_copy(update=sampling)
     try:
         generations, call, ran = await ctx.call(
-            drafter, node_name, [request], branch=task["branch"], after=task["after"], shrinkable=True
+            drafter,
+            node_name,
+            [request],
+            branch=task["branch"],
+            after=task["after"],
+            shrinkable=True,
         )
     except BudgetStop as stop:
-        ctx.event("budget_stop", node=node_name, role=drafter.role, branch=task["branch"], data={"reason": stop.reason})
+        ctx.event(
+            "budget_stop",
+            node=node_name,
+            role=drafter.role,
+            branch=task["branch"],
+            data={"reason": stop.reason},
+        )
         return {"budget_stop": stop.reason}
     except BranchFailed as exc:
-        ctx.event("failure", node=node_name, role=drafter.role, branch=task["branch"], data={"error": exc.call.error})
+        ctx.event(
+            "failure",
+            node=node_name,
+            role=drafter.role,
+            branch=task["branch"],
+            data={"error": exc.call.error},
+        )
         return failure_update(exc, node_name, task["branch"])
     candidates = []
     for sample in generations[0].samples:
@@ -111,11 +134,23 @@ async def draft(
             call_id=call.id,
         )
         candidates.append(candidate)
-        ctx.event("candidate", node=node_name, role=drafter.role, branch=task["branch"], data={"id": candidate.id, "answer": candidate.answer})
+        ctx.event(
+            "candidate",
+            node=node_name,
+            role=drafter.role,
+            branch=task["branch"],
+            data={"id": candidate.id, "answer": candidate.answer},
+        )
     update: dict[str, Any] = {"candidates": candidates, "calls": [call]}
     if ran[0].n < task["n"]:  # the gate shrank the batch to what the budget covers
         reason = f"token budget: drew {ran[0].n} of {task['n']} drafts"
-        ctx.event("budget_stop", node=node_name, role=drafter.role, branch=task["branch"], data={"reason": reason})
+        ctx.event(
+            "budget_stop",
+            node=node_name,
+            role=drafter.role,
+            branch=task["branch"],
+            data={"reason": reason},
+        )
         update["budget_stop"] = reason
     return update
 
@@ -124,7 +159,10 @@ async def draft(
 def tally_votes(candidates: Sequence[Candidate]) -> list[Candidate]:
     """Copies of the candidates with `votes` = how many candidates share their answer."""
     counts = Counter(c.answer for c in candidates if c.answer is not None)
-    return [c.model_copy(update={"votes": counts.get(c.answer, 0) if c.answer is not None else 0}) for c in candidates]
+    return [
+        c.model_copy(update={"votes": counts.get(c.answer, 0) if c.answer is not None else 0})
+        for c in candidates
+    ]
 
 
 def rank_key(candidate: Candidate) -> tuple:
@@ -139,8 +177,13 @@ def select_vote(candidates: Sequence[Candidate]) -> tuple[Candidate, Decision]:
     voted = tally_votes(candidates)
     best = max(voted, key=rank_key)
     counts = Counter(c.answer for c in voted if c.answer is not None)
-    detail = ", ".join(f"{answer}: {count}" for answer, count in counts.most_common()) or "no readable answer"
-    return best, Decision(kind="vote", candidates=[c.id for c in voted], winner=best.id, detail=detail)
+    detail = (
+        ", ".join(f"{answer}: {count}" for answer, count in counts.most_common())
+        or "no readable answer"
+    )
+    return best, Decision(
+        kind="vote", candidates=[c.id for c in voted], winner=best.id, detail=detail
+    )
 
 
 def select_logprob(candidates: Sequence[Candidate]) -> tuple[Candidate, Decision]:
@@ -221,10 +264,18 @@ async def critique_all(
         score = {True: 1.0, False: 0.0, None: 0.5}[approved]
         updated.append(
             candidate.model_copy(
-                update={"critiques": [*candidate.critiques, critique], "scores": [*candidate.scores, score]}
+                update={
+                    "critiques": [*candidate.critiques, critique],
+                    "scores": [*candidate.scores, score],
+                }
             )
         )
-        ctx.event("verdict", node=node_name, role=critic.role, data={"id": candidate.id, "approved": approved})
+        ctx.event(
+            "verdict",
+            node=node_name,
+            role=critic.role,
+            data={"id": candidate.id, "approved": approved},
+        )
     return {"candidates": updated, "calls": [call]}, updated
 
 
@@ -254,7 +305,9 @@ async def judge_round(
             requests.append(judge.ask(question, b.text, a.text, b.answer, a.answer))
     deps = list(after) + [c.call_id for c in survivors]
     try:
-        generations, call, _ = await ctx.call(judge, node_name, requests, branch=f"round-{round_}", after=deps)
+        generations, call, _ = await ctx.call(
+            judge, node_name, requests, branch=f"round-{round_}", after=deps
+        )
     except BudgetStop as stop:
         ctx.event("budget_stop", node=node_name, role=judge.role, data={"reason": stop.reason})
         return {"budget_stop": stop.reason}, None
@@ -286,9 +339,21 @@ async def judge_round(
         winners.append(winner)
         updated.append(winner)
         decisions.append(
-            Decision(kind="match", round=round_, candidates=[a.id, b.id], winner=winner.id, detail=how, call_id=call.id)
+            Decision(
+                kind="match",
+                round=round_,
+                candidates=[a.id, b.id],
+                winner=winner.id,
+                detail=how,
+                call_id=call.id,
+            )
         )
-        ctx.event("choice", node=node_name, role=judge.role, data={"a": a.id, "b": b.id, "winner": winner.id, "choices": choices})
+        ctx.event(
+            "choice",
+            node=node_name,
+            role=judge.role,
+            data={"a": a.id, "b": b.id, "winner": winner.id, "choices": choices},
+        )
     return (
         {"candidates": updated, "decisions": decisions, "calls": [call]},
         winners + bye,
@@ -296,14 +361,16 @@ async def judge_round(
 
 
 # -- user reward --------------------------------------------------------------------------------------
-async def score_rewards(question: str, candidates: Sequence[Candidate], reward: RewardFn) -> list[Candidate]:
+async def score_rewards(
+    question: str, candidates: Sequence[Candidate], reward: RewardFn
+) -> list[Candidate]:
     """Score each candidate with the user's `reward(question, text, answer)` (sync or async)."""
     scored = []
     for c in candidates:
         value = reward(question, c.text, c.answer)
         if inspect.isawaitable(value):
             value = await value
-        scored.append(c.model_copy(update={"reward": float(value), "scores": [*c.scores, float(value)]}))
+        scored.append(
+            c.model_copy(update={"reward": float(value), "scores": [*c.scores, float(value)]})
+        )
     return scored
-
-

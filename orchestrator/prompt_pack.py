@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
 from thinkfast.engine import ChatMessage, GenerationRequest, ThinkfastError
 
 __all__ = ["PromptPack", "RolePrompt", "Role", "PromptPackError", "ROLES"]

@@ -15,11 +15,11 @@ import importlib
 import json
 from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import Any, ClassVar
+from types import UnionType
+from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 
 from langgraph.graph import StateGraph
 from pydantic import BaseModel, ConfigDict, ValidationError
-
 from thinkfast.orchestrator.errors import StrategyConfigError, UnknownStrategyError
 
 __all__ = [
@@ -109,8 +109,7 @@ class Strategy(BaseModel):
         field = cls.model_fields.get(option.split(".")[0])
         if field is None:
             return ", ".join(cls.model_fields)
-        annotation = field.annotation
-        text = getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+        text = _type_text(field.annotation)
         bounds = [
             f"{k} {getattr(m, k)}"
             for m in field.metadata
@@ -134,6 +133,22 @@ class Strategy(BaseModel):
                 }
             )
         return rows
+
+
+def _type_text(annotation: Any) -> str:
+    """A short human reading of an option's type: choices spelled out for Literals."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (tuple, list):
+        inner = [a for a in args if a is not Ellipsis]
+        return "list of " + (_type_text(inner[0]) if inner else "values")
+    if origin in (Union, UnionType):
+        parts = [_type_text(a) for a in args if a is not type(None)]
+        return " or ".join(parts) + (" or None" if type(None) in args else "")
+    if origin is not None and getattr(origin, "__name__", "") == "Callable":
+        return "callable"
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
 
 
 def register_strategy(cls: type[Strategy] | None = None, *, name: str | None = None) -> Callable:

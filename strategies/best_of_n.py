@@ -17,7 +17,6 @@ from typing import Any, Literal
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 from pydantic import Field, model_validator
-
 from thinkfast.orchestrator.context import RunContext
 from thinkfast.orchestrator.nodes import (
     critique_all,
@@ -78,8 +77,13 @@ class BestOfN(Strategy):
         tried = state.get("batches", 0)
         want = min(self.batch, self.n - drawn) if self.adaptive else self.n
         prompts = list(self.prompts)
-        share = [want // len(prompts) + (1 if i < want % len(prompts) else 0) for i in range(len(prompts))]
-        after = [c.id for c in state.get("calls", []) if c.role == "draft"]  # batches are sequential
+        share = [
+            want // len(prompts) + (1 if i < want % len(prompts) else 0)
+            for i in range(len(prompts))
+        ]
+        after = [
+            c.id for c in state.get("calls", []) if c.role == "draft"
+        ]  # batches are sequential
         return [
             Send(
                 "draft",
@@ -117,7 +121,10 @@ class BestOfN(Strategy):
         @node("tally")
         async def tally(state: GraphState, ctx: RunContext) -> dict[str, Any]:
             # runs once after each superstep of draft branches
-            return {"batches": state.get("batches", 0) + 1, "candidates": tally_votes(state.get("candidates", []))}
+            return {
+                "batches": state.get("batches", 0) + 1,
+                "candidates": tally_votes(state.get("candidates", [])),
+            }
 
         graph = StateGraph(GraphState, context_schema=RunContext)
         graph.add_node("draft", draft_branch)
@@ -162,12 +169,21 @@ class BestOfN(Strategy):
                 else:
                     by_text = {c.text: c for c in critiqued}
                     scored = [
-                        c.model_copy(update={"critiques": by_text[c.text].critiques, "scores": by_text[c.text].scores})
+                        c.model_copy(
+                            update={
+                                "critiques": by_text[c.text].critiques,
+                                "scores": by_text[c.text].scores,
+                            }
+                        )
                         for c in candidates
                     ]
                     update["candidates"] = scored
                     best, decision = select_by_score(scored, "score")
-            ctx.event("decision", node="select", data={"kind": decision.kind, "winner": best.id, "detail": decision.detail})
+            ctx.event(
+                "decision",
+                node="select",
+                data={"kind": decision.kind, "winner": best.id, "detail": decision.detail},
+            )
             return {**update, "selected": best.id, "decisions": [decision]}
 
         return select
@@ -192,12 +208,20 @@ class BestOfN(Strategy):
             survivors = [by_id[i] for i in state["survivors"]]
             round_ = state.get("round", 0) + 1
             previous = [c.id for c in state.get("calls", []) if c.role == "judge"]
-            update, winners = await judge_round(state["question"], survivors, ctx, "judge", round_, both, after=previous)
+            update, winners = await judge_round(
+                state["question"], survivors, ctx, "judge", round_, both, after=previous
+            )
             if winners is None:  # refused or failed: the best remaining by vote/logprob wins
                 best, decision = select_vote(survivors)
                 decision.detail += " (tournament cut short)"
                 decision.round = round_
-                return {**update, "survivors": [best.id], "selected": best.id, "decisions": [decision], "round": round_}
+                return {
+                    **update,
+                    "survivors": [best.id],
+                    "selected": best.id,
+                    "decisions": [decision],
+                    "round": round_,
+                }
             update.update({"survivors": [c.id for c in winners], "round": round_})
             if len(winners) == 1:
                 update["selected"] = winners[0].id

@@ -14,7 +14,6 @@ from typing import Any, Literal
 
 from langgraph.graph import END, START, StateGraph
 from pydantic import Field
-
 from thinkfast.orchestrator.budget import BudgetStop
 from thinkfast.orchestrator.context import BranchFailed, RunContext
 from thinkfast.orchestrator.nodes import critique_all, draft, failure_update, judge_round, node
@@ -37,7 +36,8 @@ class SelfRefine(Strategy):
     mode: Literal["think", "direct"] = Field("think", description="prompt of the first draft")
     temperature: float = Field(0.0, ge=0.0, le=10.0, description="first draft temperature")
     accept: Literal["judge", "always"] = Field(
-        "judge", description="judge: keep a revision only if the judge prefers it; always: keep every revision"
+        "judge",
+        description="judge: keep a revision only if the judge prefers it; always: keep every revision",
     )
     both_orders: bool = Field(True, description="judge current vs revision in both orders")
 
@@ -47,11 +47,19 @@ class SelfRefine(Strategy):
 
         @node("draft")
         async def first_draft(state: GraphState, ctx: RunContext) -> dict[str, Any]:
-            task = {"question": state["question"], "prompt_role": prompt_role, "n": 1, "branch": self.mode, "after": []}
+            task = {
+                "question": state["question"],
+                "prompt_role": prompt_role,
+                "n": 1,
+                "branch": self.mode,
+                "after": [],
+            }
             update = await draft(task, ctx, sampling={"temperature": self.temperature})
             if update.get("candidates"):
                 first = update["candidates"][0]
-                update.update(current=first.id, selected=first.id, round=0, frontier=[first.call_id])
+                update.update(
+                    current=first.id, selected=first.id, round=0, frontier=[first.call_id]
+                )
             return update
 
         def current_of(state: GraphState) -> Candidate:
@@ -65,9 +73,19 @@ class SelfRefine(Strategy):
         async def critique(state: GraphState, ctx: RunContext) -> dict[str, Any]:
             current = current_of(state)
             round_ = state.get("round", 0) + 1
-            record = RoundRecord(round=round_, current=current.id, answer_before=current.answer, answer_after=current.answer)
+            record = RoundRecord(
+                round=round_,
+                current=current.id,
+                answer_before=current.answer,
+                answer_after=current.answer,
+            )
             update, critiqued = await critique_all(
-                state["question"], [current], ctx, "critique", round_, after=state.get("frontier", [])
+                state["question"],
+                [current],
+                ctx,
+                "critique",
+                round_,
+                after=state.get("frontier", []),
             )
             update["round"] = round_
             if critiqued is None:
@@ -84,17 +102,30 @@ class SelfRefine(Strategy):
             current = current_of(state)
             record = state["pending_round"].model_copy()
             refiner = ctx.refiner
-            request = refiner.ask(state["question"], current.text, current.answer, record.critique or "")
+            request = refiner.ask(
+                state["question"], current.text, current.answer, record.critique or ""
+            )
             try:
                 generations, call, _ = await ctx.call(
-                    refiner, "refine", [request], branch=f"round-{record.round}", after=state.get("frontier", [])
+                    refiner,
+                    "refine",
+                    [request],
+                    branch=f"round-{record.round}",
+                    after=state.get("frontier", []),
                 )
             except BudgetStop as stop:
-                ctx.event("budget_stop", node="refine", role=refiner.role, data={"reason": stop.reason})
+                ctx.event(
+                    "budget_stop", node="refine", role=refiner.role, data={"reason": stop.reason}
+                )
                 return {"budget_stop": stop.reason, **finish(record, "budget", ctx)}
             except BranchFailed as exc:
-                ctx.event("failure", node="refine", role=refiner.role, data={"error": exc.call.error})
-                return {**failure_update(exc, "refine", f"round-{record.round}"), **finish(record, "refiner failed", ctx)}
+                ctx.event(
+                    "failure", node="refine", role=refiner.role, data={"error": exc.call.error}
+                )
+                return {
+                    **failure_update(exc, "refine", f"round-{record.round}"),
+                    **finish(record, "refiner failed", ctx),
+                }
             sample = generations[0].samples[0]
             revision = Candidate(
                 id=ctx.new_candidate_id(),
@@ -110,8 +141,18 @@ class SelfRefine(Strategy):
                 call_id=call.id,
             )
             record.revision = revision.id
-            ctx.event("candidate", node="refine", role=refiner.role, data={"id": revision.id, "answer": revision.answer})
-            return {"candidates": [revision], "calls": [call], "pending_round": record, "frontier": [call.id]}
+            ctx.event(
+                "candidate",
+                node="refine",
+                role=refiner.role,
+                data={"id": revision.id, "answer": revision.answer},
+            )
+            return {
+                "candidates": [revision],
+                "calls": [call],
+                "pending_round": record,
+                "frontier": [call.id],
+            }
 
         @node("accept")
         async def accept_revision(state: GraphState, ctx: RunContext) -> dict[str, Any]:
@@ -124,8 +165,14 @@ class SelfRefine(Strategy):
                 accepted = True
             else:
                 update, winners = await judge_round(
-                    state["question"], [current, revision], ctx, "accept", record.round, both,
-                    after=frontier, tie_keeps_first=True,
+                    state["question"],
+                    [current, revision],
+                    ctx,
+                    "accept",
+                    record.round,
+                    both,
+                    after=frontier,
+                    tie_keeps_first=True,
                 )
                 if winners is None:  # no verdict: the current answer stands
                     why = "budget" if "budget_stop" in update else "judge failed"
@@ -137,9 +184,15 @@ class SelfRefine(Strategy):
             if accepted:
                 record.answer_after = revision.answer
                 record.flipped = revision.answer != current.answer
-            ctx.event("decision", node="accept", data={"round": record.round, "accepted": accepted, "flipped": record.flipped})
+            ctx.event(
+                "decision",
+                node="accept",
+                data={"round": record.round, "accepted": accepted, "flipped": record.flipped},
+            )
             new_current = revision.id if accepted else current.id
-            update.update(current=new_current, selected=new_current, frontier=frontier, pending_round=None)
+            update.update(
+                current=new_current, selected=new_current, frontier=frontier, pending_round=None
+            )
             if record.round >= max_rounds:
                 record.stopped = "max_rounds"
             update["rounds"] = [record]

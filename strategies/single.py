@@ -6,7 +6,6 @@ from typing import Any, Literal
 
 from langgraph.graph import END, START, StateGraph
 from pydantic import Field
-
 from thinkfast.orchestrator.context import RunContext
 from thinkfast.orchestrator.nodes import draft, node
 from thinkfast.orchestrator.state import GraphState
@@ -35,7 +34,13 @@ class Single(Strategy):
 
         @node("draft")
         async def draft_one(state: GraphState, ctx: RunContext) -> dict[str, Any]:
-            task = {"question": state["question"], "prompt_role": prompt_role, "n": 1, "branch": self.mode, "after": []}
+            task = {
+                "question": state["question"],
+                "prompt_role": prompt_role,
+                "n": 1,
+                "branch": self.mode,
+                "after": [],
+            }
             update = await draft(task, ctx, sampling={"temperature": self.temperature})
             if update.get("candidates"):
                 update["selected"] = update["candidates"][0].id

@@ -22,6 +22,21 @@ from thinkfast.engine import (
     Usage,
     UnsupportedArchitectureError,
 )
+from thinkfast.orchestrator import (
+    AllBranchesFailedError,
+    Answer,
+    Budget,
+    BudgetExhaustedError,
+    Event,
+    PromptPack,
+    StrategyConfigError,
+    StrategyError,
+    UnknownStrategyError,
+    astream,
+    athink,
+    think,
+)
+from thinkfast.strategies import Strategy, available_strategies, get_strategy, register_strategy
 
 __version__ = "0.1.0"
 
@@ -43,5 +58,21 @@ __all__ = [
     "Timing",
     "UnsupportedArchitectureError",
     "Usage",
+    "AllBranchesFailedError",
+    "Answer",
+    "Budget",
+    "BudgetExhaustedError",
+    "Event",
+    "PromptPack",
+    "StrategyConfigError",
+    "StrategyError",
+    "UnknownStrategyError",
+    "astream",
+    "athink",
+    "think",
+    "Strategy",
+    "available_strategies",
+    "get_strategy",
+    "register_strategy",
     "__version__",
 ]

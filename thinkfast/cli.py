@@ -18,6 +18,7 @@ COMMANDS = [
     "thinkfast.engine.serve_cli",
     "thinkfast.engine.hardware.cli",
     "thinkfast.evals.cli",
+    "thinkfast.strategies.cli",
 ]
 
 

@@ -1,0 +1,203 @@
+"""`thinkfast ask` and `thinkfast strategies`.
+
+`ask` runs one scaffolded query and prints the answer with a compact cost table (tokens by
+role, wall, sum of calls, critical path, emulated latency per profile); `--json` prints the
+whole Answer, `--trace` every engine call. `strategies` lists the built-in and installed
+strategies with their options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from thinkfast.orchestrator.errors import StrategyConfigError
+
+__all__ = ["add_commands", "parse_option"]
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    ask = subparsers.add_parser(
+        "ask",
+        help="answer a question with a strategy and show what it cost",
+        description="Answer a question with a thinking strategy; print the answer and its cost.",
+    )
+    ask.add_argument("question", help="the question ('-' reads it from stdin)")
+    ask.add_argument(
+        "--strategy", "-s", default="best_of_n", help="strategy name (see `thinkfast strategies`)"
+    )
+    ask.add_argument(
+        "-S",
+        dest="options",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="strategy option, e.g. -S n=8 -S selector=vote (values parse as JSON when they can)",
+    )
+    ask.add_argument(
+        "--model", "-m", default=None, help="bundled model name or HF folder (default: arith-tiny)"
+    )
+    ask.add_argument(
+        "--base-url", default=None, help="OpenAI-compatible server instead of a local model"
+    )
+    ask.add_argument(
+        "--hardware", default="cs3,h100", help="profiles to emulate latency on (comma list)"
+    )
+    ask.add_argument("--project-as", default=None, help="model spec to project latency onto")
+    ask.add_argument("--seed", type=int, default=None)
+    ask.add_argument("--max-tokens", type=int, default=None, help="token budget across all roles")
+    ask.add_argument("--max-latency", type=float, default=None, help="wall-clock budget in seconds")
+    ask.add_argument(
+        "--max-emulated", type=float, default=None, help="emulated-latency budget in seconds"
+    )
+    ask.add_argument("--profile", default=None, help="hardware profile of --max-emulated")
+    ask.add_argument(
+        "--pack", default=None, help="prompt pack JSON file (default: the model's own)"
+    )
+    ask.add_argument("--json", action="store_true", help="print the Answer as JSON")
+    ask.add_argument("--trace", action="store_true", help="print every engine call")
+    ask.set_defaults(func=run_ask)
+
+    listing = subparsers.add_parser(
+        "strategies", help="list built-in and installed strategies with their options"
+    )
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=run_strategies)
+
+
+def parse_option(text: str) -> tuple[str, Any]:
+    """'n=8' -> ('n', 8); 'selector=vote' -> ('selector', 'vote'); JSON values parse."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key.isidentifier():
+        raise StrategyConfigError(f"option {text!r} must look like key=value (e.g. n=8)")
+    raw = raw.strip()
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        lowered = raw.lower()
+        if lowered in ("true", "false"):
+            return key, lowered == "true"
+        if lowered in ("none", "null"):
+            return key, None
+        return key, raw
+
+
+def _engine(args: argparse.Namespace):
+    hardware = tuple(h.strip() for h in args.hardware.split(",") if h.strip())
+    if args.base_url:
+        from thinkfast.engine.openai_engine import OpenAIEngine
+
+        return OpenAIEngine(
+            args.model or "default",
+            base_url=args.base_url,
+            hardware=hardware,
+            project_as=args.project_as,
+        )
+    from thinkfast.engine.local import LocalEngine
+
+    return LocalEngine(args.model or "arith-tiny", hardware=hardware, project_as=args.project_as)
+
+
+def run_ask(args: argparse.Namespace) -> int:
+    from thinkfast.orchestrator.api import think
+
+    question = sys.stdin.read().strip() if args.question == "-" else args.question
+    options = dict(parse_option(o) for o in args.options)
+    run = {
+        "seed": args.seed,
+        "max_tokens": args.max_tokens,
+        "max_latency_s": args.max_latency,
+        "max_emulated_s": args.max_emulated,
+        "profile": args.profile,
+        "pack": args.pack,
+    }
+    options.update({k: v for k, v in run.items() if v is not None})
+    answer = think(question, args.strategy, _engine(args), **options)
+    if args.json:
+        print(answer.model_dump_json(indent=2))
+        return 0
+    print(answer.text.strip())
+    print(f"\nanswer: {answer.answer}")
+    if answer.stopped_for_budget:
+        print(f"stopped for budget: {answer.budget_stop_reason}")
+    for failure in answer.failures:
+        print(f"failed branch {failure.node}[{failure.branch or '-'}]: {failure.error}")
+    print()
+    print(cost_table(answer))
+    if args.trace:
+        print()
+        print(trace_table(answer))
+    return 0
+
+
+def cost_table(answer) -> str:
+    """Tokens by role, then latency three ways, here and per emulated profile."""
+    usage, latency = answer.usage, answer.latency
+    lines = [f"{'role':<10} {'calls':>5} {'prompt':>7} {'compl':>7} {'total':>7} {'wall s':>8}"]
+    for role, u in usage.by_role.items():
+        lines.append(
+            f"{role:<10} {u.calls:>5} {u.prompt_tokens:>7} {u.completion_tokens:>7} {u.total_tokens:>7} {u.wall_s:>8.3f}"
+        )
+    t = usage.total
+    lines.append(
+        f"{'total':<10} {t.calls:>5} {t.prompt_tokens:>7} {t.completion_tokens:>7} {t.total_tokens:>7} {t.wall_s:>8.3f}"
+    )
+    lines.append("")
+    lines.append(f"{'latency':<10} {'wall':>10} {'sum calls':>10} {'crit path':>10}")
+    lines.append(
+        f"{'here':<10} {latency.wall_s:>10.4f} {latency.sum_of_calls_s:>10.4f} {latency.critical_path_s:>10.4f}"
+    )
+    for profile, e in latency.emulated.items():
+        lines.append(f"{profile:<10} {'':>10} {e.sum_of_calls_s:>10.4f} {e.critical_path_s:>10.4f}")
+    return "\n".join(lines)
+
+
+def trace_table(answer) -> str:
+    profiles = list(answer.latency.emulated)
+    head = f"{'id':>3} {'role':<9} {'node':<9} {'branch':<16} {'req':>3} {'n':>3} {'prompt':>6} {'compl':>6} {'start':>7} {'wall':>7} {'after':<8}"
+    head += "".join(f" {p:>9}" for p in profiles)
+    lines = [head]
+    for c in answer.calls:
+        row = (
+            f"{c.id:>3} {c.role:<9} {c.node:<9} {(c.branch or '-'):<16} {c.requests:>3} {c.samples:>3} "
+            f"{c.prompt_tokens:>6} {c.completion_tokens:>6} {c.start_s:>7.3f} {c.wall_s:>7.3f} "
+            f"{','.join(map(str, c.after)) or '-':<8}"
+        )
+        row += "".join(f" {c.emulated.get(p, 0.0):>9.5f}" for p in profiles)
+        if c.error:
+            row += f"  ERROR {c.error}"
+        lines.append(row)
+    return "\n".join(lines)
+
+
+def run_strategies(args: argparse.Namespace) -> int:
+    from .base import available_strategies, get_strategy
+
+    rows = []
+    for name, source in available_strategies().items():
+        try:
+            cls = get_strategy(name)
+        except StrategyConfigError as exc:  # a broken plugin must not hide the others
+            rows.append({"name": name, "source": source, "error": str(exc), "options": []})
+            continue
+        rows.append(
+            {"name": name, "source": source, "summary": cls.summary, "options": cls.options()}
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    for row in rows:
+        print(f"{row['name']}  ({row['source']})")
+        if "error" in row:
+            print(f"  cannot load: {row['error']}")
+            continue
+        if row["summary"]:
+            print(f"  {row['summary']}")
+        for opt in row["options"]:
+            default = "" if opt["default"] is None else f" = {opt['default']!r}"
+            print(f"    {opt['name']}: {opt['type']}{default}  {opt['description']}")
+        print()
+    return 0
