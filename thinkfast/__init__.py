@@ -37,6 +37,7 @@ from thinkfast.orchestrator import (
     think,
 )
 from thinkfast.strategies import Strategy, available_strategies, get_strategy, register_strategy
+from thinkfast.evals import EvalError, EvalSample, Task, get_task, register_task, run_eval
 
 __version__ = "0.1.0"
 
@@ -74,5 +75,11 @@ __all__ = [
     "available_strategies",
     "get_strategy",
     "register_strategy",
+    "EvalError",
+    "EvalSample",
+    "Task",
+    "get_task",
+    "register_task",
+    "run_eval",
     "__version__",
 ]
