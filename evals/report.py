@@ -297,7 +297,11 @@ def _rows(summary: RunSummary, profile: str | None) -> tuple[list[str], list[lis
         head += [f"emu {profile} s", "pts/1k tok", "pts/emu-s"]
     else:
         head += ["pts/1k tok"]
-    head += ["cover@n", "err"]
+    head += ["cover@n"]
+    levels = len({lv for c in summary.configs for lv in c.by_level}) > 1
+    if levels:
+        head += ["acc by level"]
+    head += ["err"]
     rows = []
     for s in summary.configs:
         acc = _pm(s.accuracy, "")
@@ -322,7 +326,10 @@ def _rows(summary: RunSummary, profile: str | None) -> tuple[list[str], list[lis
         else:
             row += [_f(s.points_per_1k_tokens, "+.1f")]
         cover = f"{100 * s.coverage_at_k[max(s.coverage_at_k)]:.1f}" if s.coverage_at_k else "-"
-        row += [cover, str(s.errors)]
+        row += [cover]
+        if levels:
+            row += [" ".join(f"L{lv}:{100 * a:.0f}" for lv, a in s.by_level.items())]
+        row += [str(s.errors)]
         rows.append(row)
     return head, rows
 
