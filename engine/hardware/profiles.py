@@ -124,6 +124,9 @@ class HardwareProfile(BaseModel):
     layer_latency_per_hidden_s: float = Field(0.0, ge=0, description="per hidden unit")
     allreduce_latency_s: float = Field(0.0, ge=0, description="per log2(k) level")
     hop_latency_s: float = Field(0.0, ge=0, description="between pipeline stages")
+    step_overhead_s: float = Field(
+        0.0, ge=0, description="host work per forward pass (sampling, scheduling)"
+    )
     max_tensor_parallel: int = Field(1, ge=1, description="devices one layer may span")
     max_devices: int = Field(1, ge=1, description="largest system the vendor builds")
     source: dict[str, str] = Field(default_factory=dict)

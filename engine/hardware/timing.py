@@ -15,11 +15,14 @@ Decode step for B sequences at mean context c (all layers, one new token each):
     AR(k, n) = alpha_ar*ceil(log2 k) + 2*(k-1)/k * n / BW_link     all-reduce of n bytes
     t_l   = alpha + alpha_d*d + roof_l + 2*AR(k, B*d*b)     two all-reduces (attn, MLP)
     t_head = max(2*V*d*B / (k*P*eta_c), b*V*d / (k*BW*eta_m))
-    step  = L*t_l + t_head + (S-1)*(hop + B*d*b / BW_link)
+    step  = L*t_l + t_head + (S-1)*(hop + B*d*b / BW_link) + host
 
 - GPUs: alpha is the kernel-launch gap, alpha_d = 0; at batch 1 the bandwidth term
   W / (k*BW*eta_m) dominates, and grows with c through the KV reads; as B grows the
   compute term takes over, so per-user speed falls while aggregate speed rises.
+- host is the profile's per-forward-pass host work; 0 for accelerators (the calibration
+  figures come from compiled, graph-captured stacks whose host work overlaps the device),
+  measured for `local-cpu`, where numpy runs one call at a time.
 - Wafers (k = 1) and LPUs: weights sit in SRAM, whose bandwidth is so high that roof_l is
   under 1% of a step; what binds is the per-layer fabric latency alpha + alpha_d*d
   (wafers) or the chip-to-chip hops inside each layer's all-reduce and between stages
@@ -31,7 +34,7 @@ the compute of cached positions, not the attention over them):
     F_l = 2*P_l*sum(T_i) + 4*h*d_h*sum(T_i*c_i + T_i^2/2)
     M_l = b*P_l + kv_l*sum(c_i + T_i)
     prefill = L*(alpha + alpha_d*d + 2*AR(k, sum(T_i)*d*b)) + L*roof_l / overlap
-              + t_head(one position per sequence) + (S-1)*hop
+              + t_head(one position per sequence) + (S-1)*hop + host
     overlap = min(S, ceil(sum(T_i) / ACTIVATION_TOKENS))   chunks keep stages busy
 
 Derived: TTFT = prefill of the prompts (the first token is sampled from its logits);
@@ -103,7 +106,7 @@ def decode_step_s(
     )
     t_head = _roof(profile, k, 2 * spec.lm_head_params * B, spec.lm_head_params * b)
     hops = (S - 1) * (profile.hop_latency_s + B * d * b / profile.link_bandwidth)
-    out = spec.n_layers * t_layer + t_head + hops
+    out = spec.n_layers * t_layer + t_head + hops + profile.step_overhead_s
     return float(out) if np.ndim(out) == 0 else out
 
 
@@ -134,7 +137,7 @@ def prefill_s(
     fixed = _layer_latency(spec, profile) + 2 * _allreduce_s(profile, k, total * d * b)
     hops = (S - 1) * (profile.hop_latency_s + total * d * b / profile.link_bandwidth / overlap)
     out = spec.n_layers * fixed + spec.n_layers * _roof(profile, k, flops_l, bytes_l) / overlap
-    return float(out + t_head + hops)
+    return float(out + t_head + hops + profile.step_overhead_s)
 
 
 class Projection(BaseModel):
