@@ -36,6 +36,17 @@ from thinkfast.orchestrator import (
     athink,
     think,
 )
+from thinkfast.engine.hardware import (
+    PROFILES,
+    HardwareProfile,
+    ModelSpec,
+    Placement,
+    Projection,
+    get_profile,
+    get_spec,
+    place,
+    project,
+)
 from thinkfast.strategies import Strategy, available_strategies, get_strategy, register_strategy
 from thinkfast.evals import EvalError, EvalSample, Task, get_task, register_task, run_eval
 
@@ -81,5 +92,14 @@ __all__ = [
     "get_task",
     "register_task",
     "run_eval",
+    "HardwareProfile",
+    "ModelSpec",
+    "PROFILES",
+    "Placement",
+    "Projection",
+    "get_profile",
+    "get_spec",
+    "place",
+    "project",
     "__version__",
 ]
