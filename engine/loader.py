@@ -54,7 +54,9 @@ def _load_gguf(text: str, path: Path) -> Checkpoint:
     try:
         from . import gguf
     except ImportError as exc:
-        raise ModelLoadError(f"GGUF support is unavailable ({exc}); install thinkfast[gguf]") from exc
+        raise ModelLoadError(
+            f"GGUF support is unavailable ({exc}); install thinkfast[gguf]"
+        ) from exc
     if not text.endswith(".gguf"):
         found = gguf.find_known_gguf(text)
         if found is None:
@@ -171,7 +173,9 @@ def _safetensors_header(path: Path) -> dict[str, Any]:
 
 def _bf16_tensor(path: Path, header: dict[str, Any], key: str) -> np.ndarray:
     start, end = header[key]["data_offsets"]
-    raw = np.fromfile(path, dtype=np.uint16, count=(end - start) // 2, offset=header["__offset__"] + start)
+    raw = np.fromfile(
+        path, dtype=np.uint16, count=(end - start) // 2, offset=header["__offset__"] + start
+    )
     # bf16 is the top half of an fp32: shift the bits up and reinterpret.
     return (raw.astype(np.uint32) << 16).view(np.float32).reshape(header[key]["shape"])
 

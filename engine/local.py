@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,7 +38,17 @@ from .sampling import SamplingParams, choose, log_softmax_at, top_alternatives
 from .tokenizer import IncrementalDetokenizer, TextCodec
 from .types import Generation, GenerationRequest, Sample, Timing, TokenLogprob, TopLogprob, Usage
 
-__all__ = ["LocalEngine"]
+__all__ = ["LocalEngine", "BatchRecord"]
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """What one worker batch did (kept in `LocalEngine.batch_log` for tests and tuning)."""
+
+    jobs: int
+    rows: int
+    steps: int
+    tokens_per_row: tuple[int, ...]
 
 
 @dataclass(eq=False)  # identity semantics: jobs go in sets
@@ -109,6 +120,7 @@ class LocalEngine(Engine):
         self._draining = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="thinkfast-engine")
         self._closed = False
+        self.batch_log: deque[BatchRecord] = deque(maxlen=256)
 
     # -- the seam ---------------------------------------------------------------------------
     def count_tokens(self, request: GenerationRequest) -> int:
@@ -246,7 +258,15 @@ class LocalEngine(Engine):
         decode_start = time.perf_counter()
         for job in jobs:
             job.decode_start = decode_start
-        self._decode(np.stack(first_logits), np.array(positions, dtype=np.int64), cache, rows, params)
+        steps = self._decode(
+            np.stack(first_logits), np.array(positions, dtype=np.int64), cache, rows, params
+        )
+        self.batch_log.append(
+            BatchRecord(len(jobs), len(rows), steps, tuple(len(r.tokens) for r in rows))
+        )
+        for job in jobs:
+            if not job.future.done():
+                self._complete(job)
 
     def _decode(
         self,
@@ -255,11 +275,13 @@ class LocalEngine(Engine):
         cache: KVCache,
         rows: list[_Row],
         params: SamplingParams,
-    ) -> None:
-        """Sample, record, finish, and step the model until every row is done."""
+    ) -> int:
+        """Sample, record, finish, and step the model until every row is done; returns steps."""
         live = np.arange(len(rows))  # cache row of each still-running sample, in order
         want_top = max((r.job.request.top_logprobs for r in rows), default=0)
+        steps = 0
         while True:
+            steps += 1
             tokens = choose(logits, params)
             chosen, lse = log_softmax_at(logits, tokens)
             now = time.perf_counter()
@@ -272,7 +294,9 @@ class LocalEngine(Engine):
                 if job.ttft_s is None:
                     job.ttft_s = now - job.submitted
                 if want_top and job.request.top_logprobs:
-                    row.top.append(top_alternatives(logits[j], float(lse[j]), job.request.top_logprobs))
+                    row.top.append(
+                        top_alternatives(logits[j], float(lse[j]), job.request.top_logprobs)
+                    )
                 if finished[j]:
                     row.finish = "stop"
                 elif row.detok is not None and self._feed_text(row, tok):
@@ -284,11 +308,11 @@ class LocalEngine(Engine):
                 if row.finish and row.detok is not None and job.on_delta is not None:
                     self._emit(row, final=True)
             still = np.array([rows[r].finish is None for r in live], dtype=bool)
+            if not still.any():
+                return steps  # the caller completes the last jobs after logging the batch
             for job in {rows[r].job for r in live[~still]}:
                 if all(r.finish for r in job.rows):
                     self._complete(job)
-            if not still.any():
-                return
             keep = np.flatnonzero(still)
             if len(keep) < len(live):
                 # Drop finished rows from the batch (their cache rows are squeezed out).

@@ -128,9 +128,7 @@ class Transformer:
         """Bytes one decode step streams from memory (every weight once)."""
         total = self.lm_head.nbytes + self.norm.nbytes
         for lw in self.layers:
-            total += sum(
-                x.nbytes for x in vars(lw).values() if isinstance(x, np.ndarray)
-            )
+            total += sum(x.nbytes for x in vars(lw).values() if isinstance(x, np.ndarray))
         return total
 
     def new_cache(self, batch: int, max_len: int) -> KVCache:

@@ -46,9 +46,7 @@ def choose(logits: np.ndarray, params: SamplingParams) -> np.ndarray:
     if greedy.all():
         return logits.argmax(axis=1)
     out[greedy] = logits[greedy].argmax(axis=1)
-    filtered = ~greedy & (
-        ((params.top_k > 0) & (params.top_k < vocab)) | (params.top_p < 1.0)
-    )
+    filtered = ~greedy & (((params.top_k > 0) & (params.top_k < vocab)) | (params.top_p < 1.0))
     plain = ~greedy & ~filtered
     for group, sampler in ((plain, _sample_plain), (filtered, _sample_filtered)):
         rows = np.flatnonzero(group)
@@ -101,9 +99,7 @@ def log_softmax_at(logits: np.ndarray, tokens: np.ndarray) -> tuple[np.ndarray, 
     return chosen, lse
 
 
-def top_alternatives(
-    logits_row: np.ndarray, lse: float, k: int
-) -> list[tuple[int, float]]:
+def top_alternatives(logits_row: np.ndarray, lse: float, k: int) -> list[tuple[int, float]]:
     """The k most likely (token id, logprob) of one row, most likely first."""
     k = min(k, logits_row.shape[0])
     idx = np.argpartition(-logits_row, k - 1)[:k]
