@@ -293,10 +293,9 @@ def _rows(summary: RunSummary, profile: str | None) -> tuple[list[str], list[lis
         "wall p50/p95 s",
         "crit path s",
     ]
-    if profile:
-        head += [f"emu {profile} s", "pts/1k tok", "pts/emu-s"]
-    else:
-        head += ["pts/1k tok"]
+    # every profile's emulated critical path; the marginal gain per second on `profile`
+    head += [f"emu {p} s" for p in summary.profiles]
+    head += ["pts/1k tok"] + ([f"pts/emu-s {profile}"] if profile else [])
     head += ["cover@n"]
     levels = len({lv for c in summary.configs for lv in c.by_level}) > 1
     if levels:
@@ -317,14 +316,10 @@ def _rows(summary: RunSummary, profile: str | None) -> tuple[list[str], list[lis
             f"{_f(s.wall_p50_s, '.2f')}/{_f(s.wall_p95_s, '.2f')}",
             _f(s.critical_path_s, ".2f"),
         ]
+        row += [_f(s.emulated_s.get(p), ".3f") for p in summary.profiles]
+        row += [_f(s.points_per_1k_tokens, "+.1f")]
         if profile:
-            row += [
-                _f(s.emulated_s.get(profile), ".3f"),
-                _f(s.points_per_1k_tokens, "+.1f"),
-                _f(s.points_per_emulated_s.get(profile), "+.0f"),
-            ]
-        else:
-            row += [_f(s.points_per_1k_tokens, "+.1f")]
+            row += [_f(s.points_per_emulated_s.get(profile), "+.0f")]
         cover = f"{100 * s.coverage_at_k[max(s.coverage_at_k)]:.1f}" if s.coverage_at_k else "-"
         row += [cover]
         if levels:
@@ -365,7 +360,7 @@ def render_table(summary: RunSummary, profile: str | None = None) -> str:
         table.add_row(*r)
     console = Console(width=200, record=True, file=_Null())
     console.print(table)
-    return console.export_text()
+    return "\n".join(line.rstrip() for line in console.export_text().splitlines())
 
 
 class _Null:
