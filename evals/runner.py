@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import LogError
+from .errors import EvalError, LogError
 from .log import Header, LogWriter, Record, RunSpec, environment, latest_records, now_iso, read_log
 from .sweep import Config
 from .task import EvalSample, Task
@@ -264,7 +264,9 @@ async def run_eval(
     and errored units run. Returns the latest record of every unit.
     """
     if epochs < 1 or max_connections < 1:
-        raise LogError(f"epochs and max_connections must be >= 1 (got {epochs}, {max_connections})")
+        raise EvalError(
+            f"epochs and max_connections must be >= 1 (got {epochs}, {max_connections})"
+        )
     samples = list(task.samples[:limit] if limit else task.samples)
     spec = RunSpec(
         task=task_spec or task.name,
