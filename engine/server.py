@@ -252,7 +252,7 @@ class _Server:
         self.check_context(requests)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         if any(r.logprobs for r in requests):
-            events = self._replayed_events(chat, requests, include_usage)
+            events = await self._replayed_events(chat, requests, include_usage)
         else:
             events = await self._live_events(chat, requests, include_usage)
         return StreamingResponse(
@@ -567,6 +567,8 @@ def serve(
         on_ready(_url(sock, host))
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # uvicorn has shut down gracefully and re-raised the Ctrl-C: a normal stop
     finally:
         sock.close()
 
