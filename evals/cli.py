@@ -145,7 +145,7 @@ def _make_engine(args: argparse.Namespace) -> tuple[Any, str, dict[str, Any]]:
 
         if not args.model:
             raise EvalError("--base-url needs --model NAME (the model the server should run)")
-        options["base_url"] = args.base_url
+        options.update(engine="OpenAIEngine", base_url=args.base_url)
         engine = OpenAIEngine(
             args.model, base_url=args.base_url, api_key=args.api_key, hardware=hardware
         )
@@ -153,6 +153,7 @@ def _make_engine(args: argparse.Namespace) -> tuple[Any, str, dict[str, Any]]:
     from thinkfast.engine.local import LocalEngine
 
     model = args.model or "arith-tiny"
+    options["engine"] = "LocalEngine"
     return LocalEngine(model, hardware=hardware), model, options
 
 
