@@ -414,3 +414,59 @@ def test_metadata_reader_agrees_with_the_gguf_package(tmp_path: Path) -> None:
         np.testing.assert_array_equal(
             ours.tensors[t.name].data.reshape(-1), t.data.reshape(-1).view(np.uint8)
         )
+
+
+# -- SentencePiece-style ("llama") vocabularies ------------------------------------------------
+def spm_metadata(add_space_prefix: bool = True) -> dict:
+    """A small Llama-2-style vocabulary: control tokens, 256 byte tokens, scored pieces."""
+    pieces = ["▁", *"etaoinshrldwcu", "1", "2", "3", "é"]
+    merged = ["▁h", "el", "▁hel", "lo", "▁hello", "▁t", "he", "▁the", "in", "▁in", "er",
+              "ll", "▁w", "or", "▁wor", "ld", "▁world", "12", "123", "▁é"]  # fmt: skip
+    tokens = ["<unk>", "<s>", "</s>", *(f"<0x{b:02X}>" for b in range(256)), *pieces, *merged]
+    types = [2, 3, 3] + [6] * 256 + [1] * (len(pieces) + len(merged))
+    # SentencePiece BPE scores: earlier merges score higher; single characters lowest
+    scores = [0.0] * 259 + [-1000.0 - i for i in range(len(pieces))]
+    scores += [-float(i) for i in range(len(merged))]
+    return {
+        "tokenizer.ggml.model": "llama",
+        "tokenizer.ggml.tokens": tokens,
+        "tokenizer.ggml.token_type": types,
+        "tokenizer.ggml.scores": scores,
+        "tokenizer.ggml.bos_token_id": 1,
+        "tokenizer.ggml.eos_token_id": 2,
+        "tokenizer.ggml.unknown_token_id": 0,
+        "tokenizer.ggml.add_space_prefix": add_space_prefix,
+    }
+
+
+def test_sentencepiece_vocab_merges_by_score_and_falls_back_to_bytes() -> None:
+    from thinkfast.engine.gguf_tokenizer import vocab_from_metadata
+
+    vocab = vocab_from_metadata(spm_metadata())
+    tok = vocab.tokenizer
+    assert vocab.add_bos_token is True  # the llama default when the file does not say
+    enc = tok.encode("hello world")
+    assert enc.tokens == ["<s>", "▁hello", "▁world"]
+    # "日" is not in the vocabulary: its three UTF-8 bytes stand in for it
+    assert tok.encode("日", add_special_tokens=False).tokens == ["▁", "<0xE6>", "<0x97>", "<0xA5>"]
+    # the best-scoring pair merges first: "▁h" beats "he", and "▁he" is no token
+    assert tok.encode("help", add_special_tokens=False).tokens == ["▁hel", "<0x70>"]
+    assert tok.encode("hehe", add_special_tokens=False).tokens == ["▁h", "e", "he"]
+    for text in ("hello world", "the 123 in 日本", "héllo  wor ld"):
+        ids = tok.encode(text).ids
+        assert tok.decode(ids, skip_special_tokens=True) == text
+
+
+def test_sentencepiece_without_space_prefix() -> None:
+    from thinkfast.engine.gguf_tokenizer import vocab_from_metadata
+
+    tok = vocab_from_metadata(spm_metadata(add_space_prefix=False)).tokenizer
+    assert tok.encode("hello", add_special_tokens=False).tokens == ["h", "el", "lo"]
+
+
+def test_unknown_tokenizer_model_is_refused() -> None:
+    from thinkfast.engine.gguf_tokenizer import vocab_from_metadata
+
+    meta = spm_metadata() | {"tokenizer.ggml.model": "t5"}
+    with pytest.raises(UnsupportedArchitectureError, match="'t5'.*accepted: 'gpt2'"):
+        vocab_from_metadata(meta)
