@@ -71,7 +71,7 @@ class BestOfN(Strategy):
         return self
 
     # -- graph --------------------------------------------------------------------------
-    def _sends(self, state: GraphState) -> list[Send]:
+    async def _sends(self, state: GraphState) -> list[Send]:
         """Send the next batch of drafts, one branch per prompt."""
         drawn = sum(1 for c in state.get("candidates", []) if c.source in self.prompts)
         tried = state.get("batches", 0)
@@ -99,7 +99,7 @@ class BestOfN(Strategy):
             if k > 0
         ]
 
-    def _after_drafts(self, state: GraphState) -> Any:
+    async def _after_drafts(self, state: GraphState) -> Any:
         candidates = state.get("candidates", [])
         if not candidates:
             return END  # nothing to select from: the answer builder reports why
@@ -108,7 +108,7 @@ class BestOfN(Strategy):
             if remaining > 0 and not vote_decided(candidates, remaining):
                 if state.get("failures"):
                     return "select"  # an engine that failed once is not asked for more
-                return self._sends(state)
+                return await self._sends(state)
         return "select"
 
     def build_graph(self) -> StateGraph:
@@ -230,5 +230,5 @@ class BestOfN(Strategy):
         return judge
 
     @staticmethod
-    def _tournament_next(state: GraphState) -> str:
+    async def _tournament_next(state: GraphState) -> str:
         return "judge" if len(state.get("survivors", [])) > 1 else END

@@ -198,18 +198,18 @@ class SelfRefine(Strategy):
             update["rounds"] = [record]
             return update
 
-        def after_draft(state: GraphState) -> str:
+        async def after_draft(state: GraphState) -> str:
             if state.get("current") is None or max_rounds == 0:
                 return END
             return "critique"
 
-        def after_critique(state: GraphState) -> str:
+        async def after_critique(state: GraphState) -> str:
             return "refine" if state.get("pending_round") is not None else END
 
-        def after_refine(state: GraphState) -> str:
+        async def after_refine(state: GraphState) -> str:
             return "accept" if state.get("pending_round") is not None else END
 
-        def after_accept(state: GraphState) -> str:
+        async def after_accept(state: GraphState) -> str:
             last = state["rounds"][-1]
             return END if last.stopped else "critique"
 
