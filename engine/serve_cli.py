@@ -57,6 +57,7 @@ def _run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from .errors import InvalidRequestError
+    from .hardware.emulate import resolve_emulation
     from .local import LocalEngine
     from .server import ServerLimits, serve  # raises ServeDependencyError without the extra
 
@@ -69,6 +70,8 @@ def _run(args: argparse.Namespace) -> int:
         raise InvalidRequestError(f"bad server limits: {problems}") from None
     hardware = tuple(h.strip() for h in args.hardware.split(",") if h.strip())
     engine = LocalEngine(args.model, hardware=hardware, project_as=args.project_as)
+    # Unknown profile or spec names fail now, with the accepted names, not on every request.
+    resolve_emulation(engine)
 
     def ready(url: str) -> None:
         auth = " (API key required)" if args.api_key else ""

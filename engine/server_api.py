@@ -155,20 +155,32 @@ class CompletionBody(_SamplingBody):
     best_of: int | None = Field(None, ge=1)
 
 
+# Fields whose type is a union: pydantic reports one error per branch, which reads badly;
+# these say in one line what each such field accepts.
+_UNION_FIELDS = {
+    "content": "must be a string or a list of {'type': 'text', 'text': ...} parts",
+    "prompt": "must be a string, a list of strings, a list of token ids, or a list of such lists",
+    "stop": "must be a string or a list of strings",
+}
+_BRANCH_NAMES = {"str", "list[str]", "list[int]", "list[list[int]]", "list[_TextPart]"}
+
+
 def validation_message(exc: ValidationError) -> tuple[str, str | None]:
     """One readable line per problem, and the first offending parameter."""
     problems, param = [], None
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-", "json-")))
-        # union branches add their type name to the location; drop those for readability
-        loc = ".".join(
-            p
-            for p in loc.split(".")
-            if p not in {"str", "list[str]", "list[int]", "list[list[int]]", "list[_TextPart]"}
-        )
+        parts = [str(p) for p in err["loc"] if not str(p).startswith(("function-", "json-"))]
+        parts = [p for p in parts if p not in _BRANCH_NAMES]
+        # a problem inside a union field is reported once, at the field, with what it takes
+        for i, part in enumerate(parts):
+            if part in _UNION_FIELDS and len(err["loc"]) > len(parts[: i + 1]):
+                parts, message = parts[: i + 1], _UNION_FIELDS[part]
+                break
+        else:
+            message = err["msg"]
+        loc = ".".join(parts)
         param = param or (loc or None)
-        problems.append(f"{loc or 'body'}: {err['msg']}")
-    # unions report one error per branch; keep the first few distinct ones
+        problems.append(f"{loc or 'body'}: {message}")
     unique = list(dict.fromkeys(problems))[:4]
     return "; ".join(unique), param
 

@@ -460,3 +460,18 @@ def test_generate_sync_works_across_event_loops():
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         loop.close()
+
+
+async def test_generations_carry_emulated_timing_for_a_known_model_spec():
+    async with FaultServer() as server:
+        known = OpenAIEngine("llama3.1-8b", base_url=server.base_url, retry=FAST)
+        unknown = OpenAIEngine("gpt-4o", base_url=server.base_url, retry=FAST)
+        named = OpenAIEngine(
+            "gpt-4o", base_url=server.base_url, retry=FAST, model_spec="llama-3.1-70b"
+        )
+        [a] = await known.generate([chat(n=2)])
+        [b] = await unknown.generate([chat()])
+        [c] = await named.generate([chat()])
+    assert set(a.timing.emulated) == {"cs3", "h100"} and all(a.timing.emulated.values())
+    assert b.timing.emulated == {}  # nothing to project: no guess is made
+    assert c.timing.emulated["h100"] > 0
