@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from thinkfast.engine import GenerationRequest, LocalEngine
-from thinkfast.engine.hardware import calibration_table, fit_constants, project
+from thinkfast.engine.hardware import calibration_table, fit_constants, get_spec, project
 
 DEFAULT_MODEL = (
     Path(__file__).resolve().parent.parent / "tests/engine/fixtures/llama-gqa-llama3-bf16"
@@ -37,6 +37,21 @@ def published_figures() -> None:
             f"| {'yes' if r['fitted'] else 'no'} |"
         )
     print("\nfitted constants:", {k: f"{v:.4g}" for k, v in fit_constants().items()})
+
+
+def h100_deployments() -> None:
+    print("\n## Which H100 deployment gives the quoted 242 tok/s for Llama 3.1 8B?\n")
+    print("| deployment | emulator tok/s | ratio to 242 |")
+    print("|---|---|---|")
+    spec = get_spec("llama-3.1-8b")
+    for label, model, devices in [
+        ("1 x H100, bf16", spec, 1),
+        ("1 x H100, 8-bit weights and KV", spec.with_dtype_bytes(1), 1),
+        ("2 x H100, bf16, tensor-parallel", spec, 2),
+        ("4 x H100, bf16, tensor-parallel", spec, 4),
+    ]:
+        tps = project(model, "h100", batch=1, context=1024, devices=devices).tokens_per_s_per_user
+        print(f"| {label} | {tps:,.1f} | {tps / 242:.2f} |")
 
 
 def seed_cost() -> None:
@@ -67,6 +82,7 @@ def local_cpu(model_dir: Path) -> None:
 
 def main() -> int:
     published_figures()
+    h100_deployments()
     seed_cost()
     local_cpu(Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_MODEL)
     return 0
