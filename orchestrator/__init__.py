@@ -2,7 +2,7 @@
 
 from .agents import Agent, Critic, Drafter, Judge, Refiner, Sampling
 from .answer import Answer
-from .api import astream, athink, default_engine, default_pack, pack_for, think
+from .api import astream, athink, default_engine, default_pack, pack_for, run_context, think
 from .budget import Budget, BudgetStop
 from .context import RunContext
 from .errors import (
@@ -55,5 +55,6 @@ __all__ = [
     "default_engine",
     "default_pack",
     "pack_for",
+    "run_context",
     "think",
 ]

@@ -112,13 +112,20 @@ def _resolve_strategy(strategy: Any, options: dict[str, Any]):
     return get_strategy(strategy).from_options(**options)
 
 
-def _context(
-    engine: Engine | None,
-    pack: PromptPack | str | Path | None,
-    engines: Mapping[str, Engine] | None,
-    budget_options: dict[str, Any],
-    seed: int | None,
+def run_context(
+    engine: Engine | None = None,
+    *,
+    pack: PromptPack | str | Path | None = None,
+    engines: Mapping[str, Engine] | None = None,
+    seed: int | None = None,
+    **budget_options: Any,
 ) -> RunContext:
+    """The run context a strategy graph needs: agents bound to engines and packs, the
+    budget (max_tokens, max_latency_s, max_emulated_s, profile) and the seed.
+
+    Pass it as `context=` when running `strategy.graph` yourself (e.g. embedded as a
+    subgraph); `athink` builds one per query.
+    """
     base = engine if engine is not None else default_engine()
     if not isinstance(base, Engine):
         raise StrategyConfigError(f"engine must be a thinkfast Engine; got {type(base).__name__}")
@@ -177,7 +184,13 @@ def _prepare(question: str, strategy: Any, engine: Engine | None, options: dict[
     budget_options = {
         k: run[k] for k in ("max_tokens", "max_latency_s", "max_emulated_s", "profile") if k in run
     }
-    ctx = _context(engine, run.get("pack"), run.get("engines"), budget_options, run.get("seed"))
+    ctx = run_context(
+        engine,
+        pack=run.get("pack"),
+        engines=run.get("engines"),
+        seed=run.get("seed"),
+        **budget_options,
+    )
     return chosen, ctx
 
 

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from thinkfast.orchestrator import Answer, athink
 
 QUESTION = "347*29"
@@ -50,7 +49,15 @@ async def test_totals_equal_the_sums_of_the_calls(engine, strategy, options):
 
 
 async def test_parallel_prompt_branches_overlap_on_the_critical_path(engine):
-    answer = await athink(QUESTION, "best_of_n", engine, n=4, selector="vote", prompts=["draft", "draft_direct"], seed=1)
+    answer = await athink(
+        QUESTION,
+        "best_of_n",
+        engine,
+        n=4,
+        selector="vote",
+        prompts=["draft", "draft_direct"],
+        seed=1,
+    )
     drafts = [c for c in answer.calls if c.role == "draft"]
     assert len(drafts) == 2 and {c.branch for c in drafts} == {"draft", "draft_direct"}
     assert all(c.after == [] for c in drafts)  # neither waits on the other
@@ -61,7 +68,9 @@ async def test_parallel_prompt_branches_overlap_on_the_critical_path(engine):
 
 
 async def test_a_judge_waits_on_the_drafts_it_compares(engine):
-    answer = await athink(QUESTION, "best_of_n", engine, n=4, selector="judge", temperature=1.5, seed=3)
+    answer = await athink(
+        QUESTION, "best_of_n", engine, n=4, selector="judge", temperature=1.5, seed=3
+    )
     draft_ids = {c.id for c in answer.calls if c.role == "draft"}
     judges = [c for c in answer.calls if c.role == "judge"]
     for judge in judges:

@@ -1,17 +1,27 @@
 """Budgets: no call starts that could overrun them, and the Answer says it stopped."""
 
 import pytest
-
 from thinkfast.orchestrator import BudgetExhaustedError, StrategyConfigError, athink
 
 QUESTION = "58+67"
 
 
 async def test_token_budget_shrinks_the_draft_batch_and_is_never_exceeded(engine, pack):
-    free = await athink(QUESTION, "best_of_n", engine, n=8, selector="judge", temperature=1.2, seed=5)
+    free = await athink(
+        QUESTION, "best_of_n", engine, n=8, selector="judge", temperature=1.2, seed=5
+    )
     prompt = free.calls[0].prompt_tokens
     budget = prompt + 3 * pack.draft.max_tokens  # room for three drafts in the worst case
-    capped = await athink(QUESTION, "best_of_n", engine, n=8, selector="judge", temperature=1.2, seed=5, max_tokens=budget)
+    capped = await athink(
+        QUESTION,
+        "best_of_n",
+        engine,
+        n=8,
+        selector="judge",
+        temperature=1.2,
+        seed=5,
+        max_tokens=budget,
+    )
     assert capped.usage.total.total_tokens <= budget
     assert capped.calls[0].samples == 3
     assert len(capped.candidates) == 3
@@ -31,7 +41,13 @@ async def test_self_refine_stops_cleanly_between_rounds(engine, pack):
     single = await athink(QUESTION, "single", engine)
     need = single.usage.total.total_tokens
     # enough for the draft, not for the worst case of a critique
-    answer = await athink(QUESTION, "self_refine", engine, max_rounds=3, max_tokens=need + pack.critique.max_tokens // 2)
+    answer = await athink(
+        QUESTION,
+        "self_refine",
+        engine,
+        max_rounds=3,
+        max_tokens=need + pack.critique.max_tokens // 2,
+    )
     assert answer.stopped_for_budget
     assert [c.role for c in answer.calls] == ["draft"]
     assert answer.text == single.text
@@ -43,7 +59,15 @@ async def test_emulated_budget_caps_the_emulated_critical_path(engine):
     assert len(free.calls) >= 3
     first = free.calls[0].emulated["h100"]
     cap = first * 1.5  # the draft fits, the next call's worst case does not
-    capped = await athink(QUESTION, "self_refine", engine, max_rounds=2, accept="always", max_emulated_s=cap, profile="h100")
+    capped = await athink(
+        QUESTION,
+        "self_refine",
+        engine,
+        max_rounds=2,
+        accept="always",
+        max_emulated_s=cap,
+        profile="h100",
+    )
     assert capped.stopped_for_budget and "emulated budget on h100" in capped.budget_stop_reason
     assert capped.latency.emulated["h100"].critical_path_s <= cap
 

@@ -1,7 +1,6 @@
 """Ledger arithmetic on hand-built call DAGs: sums, critical paths, busy time."""
 
 import pytest
-
 from thinkfast.orchestrator import Call, Ledger
 
 
@@ -40,7 +39,13 @@ def test_parallel_branches_overlap_on_the_critical_path():
 
 
 def test_usage_by_role_sums_to_the_total():
-    ledger = Ledger([call(1, "draft", 1, tokens=(7, 40)), call(2, "judge", 1, [1], tokens=(90, 3)), call(3, "judge", 1, [2], tokens=(50, 2))])
+    ledger = Ledger(
+        [
+            call(1, "draft", 1, tokens=(7, 40)),
+            call(2, "judge", 1, [1], tokens=(90, 3)),
+            call(3, "judge", 1, [2], tokens=(50, 2)),
+        ]
+    )
     usage = ledger.usage()
     assert usage.by_role["judge"].calls == 2
     assert usage.by_role["judge"].prompt_tokens == 140
@@ -51,7 +56,11 @@ def test_usage_by_role_sums_to_the_total():
 
 def test_engine_busy_time_is_the_union_of_call_intervals():
     ledger = Ledger(
-        [call(1, "draft", 2.0, start=0.0), call(2, "draft", 2.0, start=1.0), call(3, "judge", 1.0, start=5.0)]
+        [
+            call(1, "draft", 2.0, start=0.0),
+            call(2, "draft", 2.0, start=1.0),
+            call(3, "judge", 1.0, start=5.0),
+        ]
     )
     assert ledger.engine_busy_s() == pytest.approx(3.0 + 1.0)
     report = ledger.latency(wall_s=6.5)

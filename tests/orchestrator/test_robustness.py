@@ -3,7 +3,6 @@
 import asyncio
 
 import pytest
-
 from thinkfast.orchestrator import (
     AllBranchesFailedError,
     StrategyConfigError,
@@ -25,8 +24,13 @@ def broken(pack, engine, *roles):
 
 async def test_a_failing_branch_is_recorded_and_left_out(engine, pack):
     answer = await athink(
-        QUESTION, "best_of_n", engine, pack=broken(pack, engine, "draft_direct"),
-        n=4, prompts=["draft", "draft_direct"], seed=2,
+        QUESTION,
+        "best_of_n",
+        engine,
+        pack=broken(pack, engine, "draft_direct"),
+        n=4,
+        prompts=["draft", "draft_direct"],
+        seed=2,
     )
     assert len(answer.failures) == 1
     failure = answer.failures[0]
@@ -46,8 +50,14 @@ async def test_every_branch_failing_is_a_clear_error(engine, pack):
 
 async def test_a_failing_judge_falls_back_to_the_vote(engine, pack):
     answer = await athink(
-        QUESTION, "best_of_n", engine, pack=broken(pack, engine, "judge"),
-        n=6, selector="judge", temperature=2.0, seed=4,
+        QUESTION,
+        "best_of_n",
+        engine,
+        pack=broken(pack, engine, "judge"),
+        n=6,
+        selector="judge",
+        temperature=2.0,
+        seed=4,
     )
     distinct = {c.answer for c in answer.candidates}
     if len(distinct) < 2:
@@ -93,10 +103,16 @@ async def test_cancelling_athink_stops_the_engine_work(engine):
         ("best_of_n", {"nn": 3}, "unknown option 'nn'.*accepted: n, selector"),
         ("self_refine", {"max_rounds": -1}, "option 'max_rounds'"),
         ("single", {"mode": "shout"}, "option 'mode'.*'think', 'direct'"),
-        ("single", {"engines": {"critic": None}}, "unknown role.*roles: draft, critique, judge, refine"),
+        (
+            "single",
+            {"engines": {"critic": None}},
+            "unknown role.*roles: draft, critique, judge, refine",
+        ),
     ],
 )
-async def test_invalid_options_name_the_option_and_what_is_accepted(engine, strategy, options, message):
+async def test_invalid_options_name_the_option_and_what_is_accepted(
+    engine, strategy, options, message
+):
     with pytest.raises(StrategyConfigError, match=message):
         await athink(QUESTION, strategy, engine, **options)
 

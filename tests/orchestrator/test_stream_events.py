@@ -4,7 +4,12 @@ from thinkfast.orchestrator import Answer, astream, athink
 
 
 async def test_events_follow_the_graph_and_end_with_the_answer(engine):
-    events = [e async for e in astream("58+67", "best_of_n", engine, n=3, selector="judge", temperature=1.5, seed=9)]
+    events = [
+        e
+        async for e in astream(
+            "58+67", "best_of_n", engine, n=3, selector="judge", temperature=1.5, seed=9
+        )
+    ]
     kinds = [e.kind for e in events]
     assert kinds[0] == "node_started" and events[0].node == "draft"
     assert kinds[-1] == "answer"

@@ -1,0 +1,59 @@
+"""`thinkfast ask` and `thinkfast strategies`, driven through the real CLI entry point."""
+
+import json
+
+from thinkfast.orchestrator import Answer
+
+from thinkfast.cli import main
+
+from .conftest import MODEL
+
+
+def test_ask_prints_the_answer_and_a_cost_table(capsys, engine):
+    code = main(
+        ["ask", "58+67", "--model", MODEL, "-S", "n=3", "-S", "selector=vote", "--seed", "1"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "answer: " in out
+    assert "draft" in out and "total" in out
+    assert "crit path" in out and "cs3" in out and "h100" in out
+
+
+def test_ask_json_is_an_answer(capsys, engine):
+    code = main(
+        ["ask", "58+67", "--model", MODEL, "--strategy", "single", "--json", "--hardware", "h100"]
+    )
+    assert code == 0
+    answer = Answer.model_validate_json(capsys.readouterr().out)
+    assert answer.strategy == "single" and len(answer.calls) == 1
+    assert set(answer.latency.emulated) == {"h100"}
+
+
+def test_ask_trace_prints_every_call(capsys, engine):
+    code = main(
+        ["ask", "58+67", "--model", MODEL, "-s", "self_refine", "-S", "max_rounds=1", "--trace"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    trace = out[out.index(" id role") :].splitlines()[1:]
+    assert len(trace) >= 2 and trace[0].split()[1] == "draft"
+
+
+def test_bad_options_exit_2_with_one_line(capsys):
+    assert main(["ask", "1+1", "--model", MODEL, "-S", "n=0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("thinkfast: error: option 'n' of strategy 'best_of_n'")
+    assert main(["ask", "1+1", "-S", "novalue"]) == 2
+    assert "key=value" in capsys.readouterr().err
+
+
+def test_strategies_lists_builtins_with_options(capsys):
+    assert main(["strategies"]) == 0
+    out = capsys.readouterr().out
+    for name in ("single", "best_of_n", "self_refine"):
+        assert name in out
+    assert "selector: one of 'vote', 'judge', 'score', 'logprob', 'reward'" in out
+    assert main(["strategies", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["name"] for r in rows} >= {"single", "best_of_n", "self_refine"}

@@ -1,0 +1,146 @@
+"""The registry: built-ins through entry points, @register_strategy, an installed plugin
+distribution found by name, graphs cached per configuration and embeddable."""
+
+import sys
+import textwrap
+
+import pytest
+from langgraph.graph import END, START, StateGraph
+from thinkfast.orchestrator import GraphState, RunContext, UnknownStrategyError, athink, run_context
+from thinkfast.strategies import (
+    BUILTINS,
+    Strategy,
+    available_strategies,
+    get_strategy,
+    register_strategy,
+)
+from thinkfast.strategies import base as registry
+
+PLUGIN = textwrap.dedent(
+    '''
+    """A plugin strategy: one thinking draft and one direct draft, the likelier one wins."""
+    from langgraph.graph import END, START, StateGraph
+    from langgraph.types import Send
+
+    from thinkfast.orchestrator import GraphState, RunContext
+    from thinkfast.orchestrator.nodes import draft, node, select_logprob
+    from thinkfast.strategies import Strategy
+
+
+    class ThinkOrBlurt(Strategy):
+        name = "think_or_blurt"
+        summary = "a worked draft and a direct one; the likelier wins"
+
+        def build_graph(self):
+            @node("draft")
+            async def one(task, ctx):
+                return await draft(task, ctx)
+
+            @node("pick")
+            async def pick(state, ctx):
+                best, decision = select_logprob(state["candidates"])
+                return {"selected": best.id, "decisions": [decision]}
+
+            async def fan_out(state):
+                return [
+                    Send("draft", {"question": state["question"], "prompt_role": role, "n": 1, "branch": role, "after": []})
+                    for role in ("draft", "draft_direct")
+                ]
+
+            graph = StateGraph(GraphState, context_schema=RunContext)
+            graph.add_node("draft", one)
+            graph.add_node("pick", pick)
+            graph.add_conditional_edges(START, fan_out, ["draft"])
+            graph.add_edge("draft", "pick")
+            graph.add_edge("pick", END)
+            return graph
+    '''
+)
+
+
+@pytest.fixture
+def plugin_dist(tmp_path, monkeypatch):
+    """Install a plugin distribution the way pip would: a package plus a dist-info folder
+    with an entry point in the thinkfast.strategies group, on sys.path."""
+    (tmp_path / "tf_plugin_blurt").mkdir()
+    (tmp_path / "tf_plugin_blurt" / "__init__.py").write_text(PLUGIN)
+    info = tmp_path / "tf_plugin_blurt-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tf-plugin-blurt\nVersion: 0.1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[thinkfast.strategies]\nthink_or_blurt = tf_plugin_blurt:ThinkOrBlurt\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    sys.modules.pop("tf_plugin_blurt", None)  # each test starts uninstalled-and-unimported
+    yield tmp_path
+    sys.modules.pop("tf_plugin_blurt", None)
+
+
+async def test_an_installed_plugin_runs_by_name(plugin_dist, engine):
+    assert available_strategies()["think_or_blurt"] == "tf_plugin_blurt:ThinkOrBlurt"
+    answer = await athink("58+67", "think_or_blurt", engine)
+    assert answer.strategy == "think_or_blurt"
+    assert {c.source for c in answer.candidates} == {"draft", "draft_direct"}
+    assert answer.decisions[-1].kind == "logprob"
+    assert get_strategy("think_or_blurt").summary.startswith("a worked draft")
+
+
+def test_the_plugin_is_not_imported_until_asked_for(plugin_dist):
+    assert "think_or_blurt" in available_strategies()
+    assert "tf_plugin_blurt" not in sys.modules
+
+
+def test_builtins_are_entry_points_of_the_same_group():
+    from importlib.metadata import entry_points
+
+    declared = {ep.name: ep.value for ep in entry_points(group="thinkfast.strategies")}
+    for name, target in BUILTINS.items():
+        assert declared.get(name, target) == target  # same path whether installed or not
+        assert get_strategy(name).name == name
+
+
+def test_register_strategy_decorator(monkeypatch):
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+
+    @register_strategy(name="greedy_twice")
+    class GreedyTwice(get_strategy("best_of_n")):
+        pass
+
+    assert get_strategy("greedy_twice") is GreedyTwice
+    assert "greedy_twice" in available_strategies()
+    with pytest.raises(TypeError):
+        register_strategy(int)
+
+
+def test_unknown_name_is_a_typed_error():
+    with pytest.raises(UnknownStrategyError, match="unknown strategy 'nope'"):
+        get_strategy("nope")
+
+
+def test_compiled_graphs_are_cached_per_configuration():
+    best_of_n = get_strategy("best_of_n")
+    assert best_of_n(n=4).graph is best_of_n(n=4).graph
+    assert best_of_n(n=4).graph is not best_of_n(n=8).graph
+    assert best_of_n(selector="judge").graph is not best_of_n(selector="vote").graph
+    assert isinstance(best_of_n(), Strategy)
+
+
+async def test_a_strategy_graph_embeds_as_a_subgraph(engine):
+    thinking = get_strategy("best_of_n")(n=3, selector="vote").graph
+
+    async def shout(state: GraphState):
+        chosen = next(c for c in state["candidates"] if c.id == state["selected"])
+        return {"question": f"{state['question']} -> {chosen.answer}"}
+
+    app = StateGraph(GraphState, context_schema=RunContext)
+    app.add_node("think", thinking)
+    app.add_node("shout", shout)
+    app.add_edge(START, "think")
+    app.add_edge("think", "shout")
+    app.add_edge("shout", END)
+    ctx = run_context(engine, seed=1)
+    out = await app.compile().ainvoke({"question": "58+67"}, context=ctx)
+    assert out["question"].startswith("58+67 -> ")
+    assert len(out["candidates"]) == 3
+    assert len(ctx.ledger) == 1 and ctx.ledger.calls[0].samples == 3

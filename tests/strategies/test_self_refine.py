@@ -1,0 +1,50 @@
+"""self_refine on the real engine: rounds, safe acceptance, flips, and the single baseline."""
+
+from thinkfast.orchestrator import athink
+
+QUESTION = "(47*23)-158"
+
+
+async def test_zero_rounds_is_the_single_baseline(engine):
+    single = await athink(QUESTION, "single", engine)
+    refined = await athink(QUESTION, "self_refine", engine, max_rounds=0)
+    assert refined.text == single.text and refined.rounds == []
+    assert [c.role for c in refined.calls] == ["draft"]
+
+
+async def test_rounds_follow_critique_refine_judge_and_guard_the_answer(engine):
+    single = await athink(QUESTION, "single", engine)
+    answer = await athink(QUESTION, "self_refine", engine, max_rounds=2)
+    assert answer.candidates[0].text == single.text  # the first draft IS the baseline
+    assert 1 <= len(answer.rounds) <= 2
+    roles = [c.role for c in answer.calls]
+    assert roles[0] == "draft"
+    for record in answer.rounds:
+        assert record.approved is not None or record.critique is not None
+        if record.revision is not None:
+            assert record.judge_prefers_revision is not None
+            assert record.accepted == record.judge_prefers_revision
+        if record.flipped:
+            assert record.accepted and record.answer_after != record.answer_before
+        if not record.accepted:
+            assert record.answer_after == record.answer_before
+    last = answer.rounds[-1]
+    assert last.stopped in {"critic approved", "max_rounds"}
+    # the answer is the draft unless the judge accepted a revision
+    accepted = [r.revision for r in answer.rounds if r.accepted]
+    assert answer.selected == (accepted[-1] if accepted else answer.candidates[0].id)
+    # sequential: each call waits on the one before it
+    for before, after in zip(answer.calls, answer.calls[1:], strict=False):
+        assert before.id in after.after
+    assert answer.flips == sum(r.flipped for r in answer.rounds)
+
+
+async def test_accept_always_keeps_every_revision(engine):
+    answer = await athink(QUESTION, "self_refine", engine, max_rounds=2, accept="always")
+    assert "judge" not in answer.usage.by_role
+    for record in answer.rounds:
+        if record.revision is not None:
+            assert record.accepted and record.judge_prefers_revision is None
+    revised = [r for r in answer.rounds if r.revision is not None]
+    if revised:
+        assert answer.selected == revised[-1].revision
