@@ -93,7 +93,13 @@ def engine_spec(engine: Any) -> ModelSpec | None:
         return get_spec(project_as)
     config = getattr(engine, "model_config", None)
     if config:
-        return ModelSpec.from_config(config, name=getattr(engine, "model_name", None))
+        try:
+            return ModelSpec.from_config(config, name=getattr(engine, "model_name", None))
+        except HardwareError as exc:
+            # The model runs, so its generations must not fail for want of a projection:
+            # they go without emulated timings (project_as still raises, it was asked for).
+            log.warning("cannot project the running model, no emulated timings: %s", exc)
+            return None
     spec = getattr(engine, "model_spec", None)
     if spec:
         return get_spec(spec)

@@ -100,3 +100,10 @@ async def test_paced_stream_yields_no_faster_than_the_emulated_rate():
     assert arrivals
     for k, t in enumerate(arrivals):
         assert t >= schedule.due_s(k) - 0.002, (k, t, schedule)
+
+
+def test_a_running_model_the_emulator_cannot_describe_still_generates():
+    engine = LocalEngine(TINY)
+    engine.model_config = {**engine.model_config, "num_local_experts": 4}  # an MoE config
+    (gen,) = engine.generate_sync([_req(max_tokens=3)])
+    assert gen.samples and gen.timing.emulated == {}
