@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -413,3 +414,15 @@ def test_missing_serve_extra_names_the_pip_command(monkeypatch):
     module = importlib.util.module_from_spec(spec)
     with pytest.raises(ServeDependencyError, match=r"pip install 'thinkfast\[serve\]'"):
         spec.loader.exec_module(module)
+
+
+def test_listening_socket_is_tcp_so_responses_are_not_delayed_by_nagle():
+    # asyncio sets TCP_NODELAY only on accepted sockets whose proto is IPPROTO_TCP; a plain
+    # socket(AF_INET, SOCK_STREAM) has proto 0 and every response waited ~40 ms for an ACK.
+    from thinkfast.engine.server import _bind
+
+    sock = _bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()
