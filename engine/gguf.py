@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from .gguf_tokenizer import vocab_from_metadata
 
 __all__ = [
     "KNOWN_GGUF",
+    "GGUFWeights",
     "KnownGGUF",
     "find_known_gguf",
     "hf_name",
@@ -279,18 +280,44 @@ def _dequantize(tensor: GGUFTensor) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.float32).reshape(tensor.shape)
 
 
-def load_gguf(
-    path: str | Path,
-    *,
-    name: str | None = None,
-    progress: Callable[[str], None] | None = None,
-) -> Checkpoint:
+class GGUFWeights(Mapping[str, np.ndarray]):
+    """HF parameter name -> float32 array, dequantized from the memory-mapped file on access.
+
+    Nothing is held in float32 here: the runtime copies each tensor into its own fused
+    layout once, so keeping a second float32 copy would double resident memory for nothing.
+    Each access dequantizes afresh; `dict(weights)` materializes them all.
+    """
+
+    def __init__(self, entries: dict[str, tuple[GGUFTensor, int | None]]) -> None:
+        self._entries = entries  # name -> (tensor, heads to unpermute by, or None)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        tensor, heads = self._entries[name]
+        array = _dequantize(tensor)
+        return array if heads is None else unpermute_rotary(array, heads)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return self._entries[name][0].shape
+
+    def source(self, name: str) -> GGUFTensor:
+        """The GGUF tensor (name, ggml type, raw bytes) an HF parameter comes from."""
+        return self._entries[name][0]
+
+
+def load_gguf(path: str | Path, *, name: str | None = None) -> Checkpoint:
     """Read a llama-family GGUF file into a Checkpoint with HF names and float32 weights.
 
-    `name` overrides the model name (default: the file name without .gguf, which says the
-    model and its quantization, unlike `general.name`).
-    Load time and the quantization types found are recorded in `generation_config` under
-    the private key `_gguf` so callers can report them.
+    `weights` is a `GGUFWeights` mapping that dequantizes each tensor when it is read
+    (every ggml type in the file is checked up front). `name` overrides the model name
+    (default: the file name without .gguf, which says the model and its quantization,
+    unlike `general.name`). Read time, tensor types and the tokenizer kind are recorded in
+    `generation_config` under the private key `_gguf` so callers can report them.
     """
     from gguf import GGMLQuantizationType
 
@@ -310,27 +337,27 @@ def load_gguf(
     config["bos_token_id"] = vocab.bos_token_id
     config["eos_token_id"] = vocab.eos_token_id
 
-    weights: dict[str, np.ndarray] = {}
+    entries: dict[str, tuple[GGUFTensor, int | None]] = {}
     qtypes: dict[str, int] = {}
     for tensor in tensors.values():
-        target = hf_name(tensor.name)
-        array = _dequantize(tensor)
+        heads = None
         if permuted and ".attn_q." in tensor.name:
-            array = unpermute_rotary(array, config["num_attention_heads"])
+            heads = config["num_attention_heads"]
         elif permuted and ".attn_k." in tensor.name:
-            array = unpermute_rotary(array, config["num_key_value_heads"])
-        weights[target] = array
+            heads = config["num_key_value_heads"]
+        entries[hf_name(tensor.name)] = (tensor, heads)
         qname = GGMLQuantizationType(tensor.ggml_type).name
+        if qname not in qtypes:  # fail now, not halfway through building the model
+            _dequantize(_first_row(tensor))
         qtypes[qname] = qtypes.get(qname, 0) + 1
-        if progress is not None:
-            progress(tensor.name)
+    weights = GGUFWeights(entries)
     _check_shapes(config, weights)
 
     return Checkpoint(
         name=name or path.stem,
         path=path,
         config=config,
-        weights=weights,
+        weights=weights,  # type: ignore[arg-type]  # a read-only Mapping, used as one
         tokenizer=vocab.tokenizer,
         chat_template=meta.get("tokenizer.chat_template"),
         special_tokens=vocab.special_tokens,
@@ -345,13 +372,19 @@ def load_gguf(
                 "file_type": meta.get("general.file_type"),
                 "tensor_types": qtypes,
                 "tokenizer": {"model": vocab.model, "pre": vocab.pre},
-                "load_s": round(time.perf_counter() - start, 3),
+                "read_s": round(time.perf_counter() - start, 3),
             },
         },
     )
 
 
-def _check_shapes(config: dict[str, Any], weights: dict[str, np.ndarray]) -> None:
+def _first_row(tensor: GGUFTensor) -> GGUFTensor:
+    shape = (1, tensor.shape[-1]) if len(tensor.shape) > 1 else tensor.shape
+    data = tensor.data[:1] if len(tensor.shape) > 1 else tensor.data
+    return GGUFTensor(name=tensor.name, ggml_type=tensor.ggml_type, shape=shape, data=data)
+
+
+def _check_shapes(config: dict[str, Any], weights: GGUFWeights) -> None:
     hidden, layers = config["hidden_size"], config["num_hidden_layers"]
     q_rows = config["num_attention_heads"] * config["head_dim"]
     kv_rows = config["num_key_value_heads"] * config["head_dim"]
@@ -368,12 +401,12 @@ def _check_shapes(config: dict[str, Any], weights: dict[str, np.ndarray]) -> Non
         expected[p + "mlp.gate_proj.weight"] = (config["intermediate_size"], hidden)
         expected[p + "mlp.down_proj.weight"] = (hidden, config["intermediate_size"])
     for key, shape in expected.items():
-        got = weights.get(key)
-        if got is None:
+        if key not in weights:
             raise ModelLoadError(f"GGUF file lacks the tensor for {key}")
-        if got.shape != shape:
+        got = weights.shape(key)
+        if got != shape:
             raise ModelLoadError(
-                f"GGUF tensor for {key} has shape {got.shape}; the metadata implies {shape}"
+                f"GGUF tensor for {key} has shape {got}; the metadata implies {shape}"
             )
 
 

@@ -158,7 +158,10 @@ def write_gguf(
         else:
             w.add_tensor(gname, array)
     for name, array in (extra or {}).items():
-        w.add_tensor(name, array)
+        if array.dtype == np.uint8:  # raw bytes of a Q8_1 tensor (the error-path test)
+            w.add_tensor(name, array, raw_dtype=Q.Q8_1)
+        else:
+            w.add_tensor(name, array)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -470,3 +473,23 @@ def test_unknown_tokenizer_model_is_refused() -> None:
     meta = spm_metadata() | {"tokenizer.ggml.model": "t5"}
     with pytest.raises(UnsupportedArchitectureError, match="'t5'.*accepted: 'gpt2'"):
         vocab_from_metadata(meta)
+
+
+def test_weights_dequantize_on_access_and_bad_types_fail_at_load(tmp_path: Path) -> None:
+    from thinkfast.engine.gguf import GGUFWeights
+
+    weights = random_hf_weights(vocab_size())
+    ckpt = load_gguf(write_gguf(tmp_path / "m.gguf", weights, qtype=Q.Q8_0))
+    assert isinstance(ckpt.weights, GGUFWeights)  # nothing held in float32 by the loader
+    name = "model.layers.1.mlp.up_proj.weight"
+    assert ckpt.weights.source(name).ggml_type == Q.Q8_0
+    np.testing.assert_array_equal(ckpt.weights[name], ckpt.weights[name])
+
+    # a type the gguf package cannot dequantize (Q8_1 is an activation-only format)
+    up = weights.pop(name)
+    raw = np.random.default_rng(0).integers(0, 255, (up.shape[0], up.shape[1] // 32 * 40))
+    path = write_gguf(
+        tmp_path / "bad.gguf", weights, extra={"blk.1.ffn_up.weight": raw.astype(np.uint8)}
+    )
+    with pytest.raises(UnsupportedArchitectureError, match="Q8_1.*accepted"):
+        load_gguf(path)
