@@ -93,7 +93,9 @@ class RunContext:
         """
         after = sorted(set(after or []))
         engine = agent.engine
-        costs = [RequestCost(engine.count_tokens(r), r.n, r.max_tokens) for r in requests]
+        prompts = [engine.count_tokens(r) for r in requests]
+        requests = [self._fit_context(engine, r, p) for r, p in zip(requests, prompts, strict=True)]
+        costs = [RequestCost(p, r.n, r.max_tokens) for r, p in zip(requests, prompts, strict=True)]
         costs = self.gate.admit(
             engine,
             agent.role,
@@ -163,6 +165,21 @@ class RunContext:
         steps = max((len(s.token_ids) for g in generations for s in g.samples), default=0)
         BudgetGate.observe(engine, record, steps)
         return generations, record, requests
+
+    @staticmethod
+    def _fit_context(engine, request: GenerationRequest, prompt_tokens: int) -> GenerationRequest:
+        """Lower max_tokens to the room the context window leaves after the prompt.
+
+        A judge shown two long drafts may not have room for its full allowance; a shorter
+        answer beats a failed call. A prompt that does not fit at all is left to fail.
+        """
+        window = engine.context_length
+        if window is None:
+            return request
+        room = window - prompt_tokens
+        if 0 < room < request.max_tokens:
+            return request.model_copy(update={"max_tokens": room})
+        return request
 
     def _close(self, record: Call, error: str | None = None) -> None:
         record.end_s = self.elapsed()

@@ -15,10 +15,13 @@ QUESTION = "347*29"
 
 
 def broken(pack, engine, *roles):
-    """The pack with `roles` asking for more tokens than the model's context holds, so the
-    real engine rejects exactly those calls (ContextLengthError)."""
-    too_long = engine.context_length + 1
-    update = {role: pack.role(role).model_copy(update={"max_tokens": too_long}) for role in roles}
+    """The pack with `roles` prompting with more text than the model's context holds, so
+    the real engine rejects exactly those calls (ContextLengthError)."""
+    padding = "9" * (engine.context_length + 1)
+    update = {
+        role: pack.role(role).model_copy(update={"template": pack.role(role).template + padding})
+        for role in roles
+    }
     return pack.model_copy(update=update)
 
 
