@@ -522,7 +522,16 @@ class OpenAIEngine(Engine):
 
     # -- the Engine seam -------------------------------------------------------------------
     async def _generate(self, requests: list[GenerationRequest]) -> list[Generation]:
-        return list(await asyncio.gather(*(self._generate_one(r) for r in requests)))
+        tasks = [asyncio.ensure_future(self._generate_one(r)) for r in requests]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            # one request failed (or the caller cancelled): stop the others' HTTP calls
+            # rather than leave them running for results nobody will read
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
 
     def _check(self, request: GenerationRequest) -> None:
         if request.messages is None and self.provider and not self.provider.supports_completions:

@@ -475,3 +475,14 @@ async def test_generations_carry_emulated_timing_for_a_known_model_spec():
     assert set(a.timing.emulated) == {"cs3", "h100"} and all(a.timing.emulated.values())
     assert b.timing.emulated == {}  # nothing to project: no guess is made
     assert c.timing.emulated["h100"] > 0
+
+
+async def test_a_failing_request_cancels_its_siblings_calls():
+    script = [Reply(400, err(400, "bad seed")), Hang(5)]
+    async with FaultServer(script) as server:
+        engine = engine_for(server, read_timeout_s=10)
+        start = time.monotonic()
+        with pytest.raises(RemoteEngineError, match="bad seed"):
+            await engine.generate([chat("a"), chat("b")])
+        assert time.monotonic() - start < 2  # did not wait for the hanging sibling
+    assert len(server.posts) == 2
