@@ -56,8 +56,8 @@ def configs(args) -> list[tuple[str, str, dict]]:
 
 
 async def run(args) -> list[dict]:
-    from thinkfast.evals.arith import make_problems
     from thinkfast.engine.local import LocalEngine
+    from thinkfast.evals.arith import make_problems
     from thinkfast.orchestrator import athink
 
     engine = LocalEngine(args.model, hardware=("cs3", "h100"))
