@@ -64,10 +64,10 @@ def build_request(args: argparse.Namespace) -> GenerationRequest:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from .local import LocalEngine
+    from .footprint import timed_load
 
     request = build_request(args)
-    engine = LocalEngine(args.model)
+    engine, load = timed_load(args.model)  # load_s, resident memory (issue 8)
     if args.stream and not args.json:
         for delta in engine.generate_stream_sync(request):
             sys.stdout.write(delta)
@@ -84,6 +84,7 @@ def run_generate(args: argparse.Namespace) -> int:
                     "finish_reasons": [s.finish_reason for s in generation.samples],
                     "usage": generation.usage.model_dump(),
                     "timing": generation.timing.model_dump(),
+                    "load": load,
                 }
             )
         )

@@ -493,3 +493,16 @@ def test_weights_dequantize_on_access_and_bad_types_fail_at_load(tmp_path: Path)
     )
     with pytest.raises(UnsupportedArchitectureError, match="Q8_1.*accepted"):
         load_gguf(path)
+
+
+def test_generate_json_reports_load_time_and_memory(tmp_path: Path, capsys) -> None:
+    import json
+
+    from thinkfast.cli import main
+
+    path = write_gguf(tmp_path / "m.gguf", random_hf_weights(vocab_size()), qtype=Q.Q8_0)
+    assert main(["generate", "--model", str(path), "--max-tokens", "3", "--json", "hello"]) == 0
+    load = json.loads(capsys.readouterr().out)["load"]
+    assert load["load_s"] > 0 and load["rss_mib"] > 0 and load["peak_rss_mib"] >= load["rss_mib"]
+    assert load["gguf"]["tensor_types"]["Q8_0"] == 7 * CONFIG["num_hidden_layers"] + 1
+    assert load["weights_mib"] > 0
