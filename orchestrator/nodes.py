@@ -290,14 +290,19 @@ async def judge_round(
     after: Sequence[int] = (),
     tie_keeps_first: bool = False,
 ) -> tuple[dict[str, Any], list[Candidate] | None]:
-    """One knockout round: pair the survivors (strongest first; an odd one out gets a bye)
-    and judge every pair in ONE call. Returns the update and the next survivors (None when
+    """One knockout round: pair the survivors (strongest with weakest; with an odd field
+    the strongest gets a bye) and judge every pair in ONE call. Returns the update and the next survivors (None when
     the call was refused or failed). A split or unreadable verdict goes to the stronger
     candidate by vote and logprob, or to the first of the pair with `tie_keeps_first`
     (self-refine keeps its current answer unless the judge prefers the revision)."""
     judge = ctx.judge
-    pairs = [(survivors[i], survivors[i + 1]) for i in range(0, len(survivors) - 1, 2)]
-    bye = [survivors[-1]] if len(survivors) % 2 else []
+    # Seeded like a knockout: the strongest by vote/logprob meets the weakest, so the
+    # likeliest answers meet late; with an odd field the top seed sits the round out.
+    # (With tie_keeps_first the given order IS the meaning: current first, revision second.)
+    seeded = list(survivors) if tie_keeps_first else sorted(survivors, key=rank_key, reverse=True)
+    bye = seeded[:1] if len(seeded) % 2 else []
+    field = seeded[len(bye) :]
+    pairs = [(field[i], field[-1 - i]) for i in range(len(field) // 2)]
     requests = []
     for a, b in pairs:
         requests.append(judge.ask(question, a.text, b.text, a.answer, b.answer))
