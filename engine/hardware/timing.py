@@ -1,32 +1,45 @@
 """Timing: seconds per prefill and per decode step of a placed model, and what follows.
 
 One equation covers every kind of device; the profile's constants decide which term
-binds. Notation: spec (L layers, d hidden, f MLP width, h heads, d_h head dim, V vocab,
-P_l parameters per layer, kv_l = 2*h_kv*d_h*b KV bytes per position per layer, b bytes per
-element); placement (D devices = S pipeline stages x k devices per layer); profile (peak
-FLOP/s P, bandwidth BW, efficiencies eta_c / eta_m, latencies alpha, alpha_d, alpha_ar,
-hop, link bandwidth BW_link).
+binds. Notation: spec (L layers, d hidden, h heads, d_h head dim, V vocab, P_l parameters
+per layer, kv_l = 2*h_kv*d_h*b KV bytes per position per layer, b bytes per element);
+placement (D devices = S pipeline stages x k devices per layer); profile (peak FLOP/s P,
+bandwidth BW, efficiencies eta_c / eta_m, latencies alpha, alpha_d, alpha_ar, hop, link
+bandwidth BW_link, host work per forward pass).
 
-Decode step for B sequences at mean context c (all layers, one new token each):
+Where a layer runs. On a GPU (or CPU) a layer uses all of its k devices, and a stage's
+layers run one after another on the same silicon: a pipeline of depth S. On a wafer or
+an LPU the weights are pinned in SRAM and a layer computes where its weights are: on a
+wafer, its own region of S/L of a wafer's cores and SRAM bandwidth; on an LPU, its k
+chips. Every layer is then its own pipeline position: depth L. So
 
-    F_l   = B * (2*P_l + 4*h*d_h*c)                        FLOPs of one layer
-    M_l   = b*P_l + B*(c + 1)*kv_l                          bytes one layer touches
-    roof_l = max(F_l / (k*P*eta_c), M_l / (k*BW*eta_m))     per-operator roofline
-    AR(k, n) = alpha_ar*ceil(log2 k) + 2*(k-1)/k * n / BW_link     all-reduce of n bytes
-    t_l   = alpha + alpha_d*d + roof_l + 2*AR(k, B*d*b)     two all-reduces (attn, MLP)
-    t_head = max(2*V*d*B / (k*P*eta_c), b*V*d / (k*BW*eta_m))
-    step  = L*t_l + t_head + (S-1)*(hop + B*d*b / BW_link) + host
+    k_eff = S/L (wafer) or k (GPU, LPU, CPU)        device-equivalents serving one layer
+    depth = L (wafer, LPU) or S (GPU, CPU)          positions that hold distinct micro-batches
+
+Decode step for B sequences at mean context c, split into m = min(B, depth) micro-batches
+of B_m = B/m sequences in flight at different pipeline positions:
+
+    F_l    = B_m * (2*P_l + 4*h*d_h*c)                          FLOPs of one layer
+    M_l    = b*P_l + B_m*(c + 1)*kv_l                           bytes one layer touches
+    roof_l = max(F_l / (k_eff*P*eta_c), M_l / (k_eff*BW*eta_m))  per-operator roofline
+    AR(k, n) = alpha_ar*ceil(log2 k) + 2*(k-1)/k * n / BW_link   all-reduce of n bytes
+    work_l = roof_l + 2*AR(k, B_m*d*b)                          two all-reduces (attn, MLP)
+    t_head = max(2*V*d*B_m / (k*P*eta_c), b*V*d / (k*BW*eta_m))
+    latency = L*(alpha + alpha_d*d + work_l) + t_head + (S-1)*(hop + B_m*d*b / BW_link)
+    busy    = m * ((L/depth) * work_l + t_head / (S if wafer else 1))   the busiest position
+    step    = max(latency, busy) + host
 
 - GPUs: alpha is the kernel-launch gap, alpha_d = 0; at batch 1 the bandwidth term
-  W / (k*BW*eta_m) dominates, and grows with c through the KV reads; as B grows the
+  W / (k*BW*eta_m) dominates and grows with c through the KV reads; as B grows the
   compute term takes over, so per-user speed falls while aggregate speed rises.
-- host is the profile's per-forward-pass host work; 0 for accelerators (the calibration
-  figures come from compiled, graph-captured stacks whose host work overlaps the device),
-  measured for `local-cpu`, where numpy runs one call at a time.
-- Wafers (k = 1) and LPUs: weights sit in SRAM, whose bandwidth is so high that roof_l is
-  under 1% of a step; what binds is the per-layer fabric latency alpha + alpha_d*d
-  (wafers) or the chip-to-chip hops inside each layer's all-reduce and between stages
-  (LPUs, alpha_ar = 2*hop).
+- Wafers: alpha + alpha_d*d is the layer's latency on the fabric (the hidden vector's
+  broadcast and the partial sums' reduction across the layer's patch of cores); the
+  roofline on the layer's own region adds 9-13% at batch 1. Micro-batches fill the
+  layer pipeline, so per-user speed holds up with batch until `busy` catches up.
+- LPUs: alpha = 0; the chip-to-chip hops inside each layer's tree all-reduce
+  (alpha_ar = 2*hop per level) and between layer groups are what bind.
+- host: 0 for accelerators (the calibration figures come from compiled, graph-captured
+  stacks whose host work overlaps the device); measured for `local-cpu`.
 
 Prefill of sequences with T_i new tokens after c_i cached ones (prompt caching skips
 the compute of cached positions, not the attention over them):
@@ -35,14 +48,12 @@ the compute of cached positions, not the attention over them):
     M_l = b*P_l + kv_l*sum(c_i + T_i)
     prefill = L*(alpha + alpha_d*d + 2*AR(k, sum(T_i)*d*b)) + L*roof_l / overlap
               + t_head(one position per sequence) + (S-1)*hop + host
-    overlap = min(S, ceil(sum(T_i) / ACTIVATION_TOKENS))   chunks keep stages busy
+    overlap = min(depth, ceil(sum(T_i) / ACTIVATION_TOKENS))    chunks fill the pipeline
 
 Derived: TTFT = prefill of the prompts (the first token is sampled from its logits);
 inter-token latency = step; tokens/s per user = 1/step; aggregate = B/step; energy per
 token = D * power * step / B; cost per million tokens = D * usd_per_device_hour /
-(3600 * aggregate) * 1e6 (amortised capital plus power, see profiles.py). Pipelined
-stages are not micro-batched here, so aggregate throughput on multi-stage deployments is
-a lower bound.
+(3600 * aggregate) * 1e6 (amortised capital plus power, see profiles.py).
 """
 
 from __future__ import annotations
@@ -85,6 +96,15 @@ def _layer_latency(spec: ModelSpec, profile: HardwareProfile) -> float:
     return profile.layer_latency_s + profile.layer_latency_per_hidden_s * spec.hidden_size
 
 
+def _pipeline(spec: ModelSpec, profile: HardwareProfile, placement: Placement) -> tuple[float, int]:
+    """(k_eff, depth): device-equivalents serving one layer, and pipeline positions."""
+    if profile.kind == "wafer":
+        return placement.stages / spec.n_layers, spec.n_layers
+    if profile.kind == "lpu":
+        return placement.tensor_parallel, spec.n_layers
+    return placement.tensor_parallel, placement.stages
+
+
 def decode_step_s(
     spec: ModelSpec, profile: HardwareProfile, placement: Placement, batch: Any, context: Any
 ) -> Any:
@@ -96,17 +116,21 @@ def decode_step_s(
     if np.any(c < 0):
         raise HardwareError(f"context must be non-negative, got {context!r}")
     k, S, b, d = placement.tensor_parallel, placement.stages, spec.dtype_bytes, spec.hidden_size
-    kv_l = spec.kv_bytes_per_token / spec.n_layers
-    flops_l = B * (2 * spec.layer_params + 4 * spec.n_heads * spec.head_dim * c)
-    bytes_l = spec.layer_weight_bytes + B * (c + 1) * kv_l
-    t_layer = (
-        _layer_latency(spec, profile)
-        + _roof(profile, k, flops_l, bytes_l)
-        + 2 * _allreduce_s(profile, k, B * d * b)
-    )
-    t_head = _roof(profile, k, 2 * spec.lm_head_params * B, spec.lm_head_params * b)
-    hops = (S - 1) * (profile.hop_latency_s + B * d * b / profile.link_bandwidth)
-    out = spec.n_layers * t_layer + t_head + hops + profile.step_overhead_s
+    L = spec.n_layers
+    k_eff, depth = _pipeline(spec, profile, placement)
+    m = np.minimum(B, depth)
+    Bm = B / m
+    kv_l = spec.kv_bytes_per_token / L
+    flops_l = Bm * (2 * spec.layer_params + 4 * spec.n_heads * spec.head_dim * c)
+    bytes_l = spec.layer_weight_bytes + Bm * (c + 1) * kv_l
+    work_l = _roof(profile, k_eff, flops_l, bytes_l) + 2 * _allreduce_s(profile, k, Bm * d * b)
+    t_head = _roof(profile, k, 2 * spec.lm_head_params * Bm, spec.lm_head_params * b)
+    hops = (S - 1) * (profile.hop_latency_s + Bm * d * b / profile.link_bandwidth)
+    latency = L * (_layer_latency(spec, profile) + work_l) + t_head + hops
+    # the lm_head runs on the last stage, or on a wafer spread over every layer's region
+    head_share = S if profile.kind == "wafer" else 1
+    busy = m * ((L / depth) * work_l + t_head / head_share)
+    out = np.maximum(latency, busy) + profile.step_overhead_s
     return float(out) if np.ndim(out) == 0 else out
 
 
@@ -131,12 +155,13 @@ def prefill_s(
         np.sum(T * c + T * T / 2)
     )
     bytes_l = spec.layer_weight_bytes + kv_l * float(np.sum(c + T))
-    overlap = min(S, math.ceil(total / ACTIVATION_TOKENS))
+    k_eff, depth = _pipeline(spec, profile, placement)
+    overlap = min(depth, math.ceil(total / ACTIVATION_TOKENS))
     seqs = int(np.count_nonzero(T))
     t_head = _roof(profile, k, 2 * spec.lm_head_params * seqs, spec.lm_head_params * b)
     fixed = _layer_latency(spec, profile) + 2 * _allreduce_s(profile, k, total * d * b)
     hops = (S - 1) * (profile.hop_latency_s + total * d * b / profile.link_bandwidth / overlap)
-    out = spec.n_layers * fixed + spec.n_layers * _roof(profile, k, flops_l, bytes_l) / overlap
+    out = spec.n_layers * fixed + spec.n_layers * _roof(profile, k_eff, flops_l, bytes_l) / overlap
     return float(out + t_head + hops + profile.step_overhead_s)
 
 
