@@ -12,7 +12,12 @@ from .errors import (
     UnsupportedArchitectureError,
 )
 from .local import LocalEngine
-from .openai_engine import OpenAIEngine, RetryPolicy
+from .openai_engine import (
+    OpenAIEngine,
+    RemoteContextLengthError,
+    RemoteRequestError,
+    RetryPolicy,
+)
 from .types import (
     ChatMessage,
     Generation,
@@ -36,7 +41,9 @@ __all__ = [
     "LocalEngine",
     "ModelLoadError",
     "OpenAIEngine",
+    "RemoteContextLengthError",
     "RemoteEngineError",
+    "RemoteRequestError",
     "RetryPolicy",
     "Sample",
     "ThinkfastError",

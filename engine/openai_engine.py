@@ -42,7 +42,7 @@ from tenacity import (
 )
 
 from .base import Engine
-from .errors import InvalidRequestError, RemoteEngineError
+from .errors import ContextLengthError, InvalidRequestError, RemoteEngineError
 from .openai_wire import (
     MalformedResponseError,
     SSEDecoder,
@@ -55,7 +55,13 @@ from .openai_wire import (
 from .providers import Provider, get_provider
 from .types import Generation, GenerationRequest, Sample, Timing, Usage
 
-__all__ = ["OpenAIEngine", "RetryPolicy", "guess_model_spec"]
+__all__ = [
+    "OpenAIEngine",
+    "RetryPolicy",
+    "RemoteRequestError",
+    "RemoteContextLengthError",
+    "guess_model_spec",
+]
 
 log = logging.getLogger("thinkfast.engine.openai")
 
@@ -84,6 +90,29 @@ class RetryPolicy(BaseModel):
         """Seconds to wait after failed attempt number `attempt` (1-based), no Retry-After."""
         base = min(self.backoff_max_s, self.backoff_initial_s * 2 ** (attempt - 1))
         return base + random.uniform(0.0, self.jitter_s)
+
+
+class RemoteRequestError(RemoteEngineError):
+    """The server refused the request itself (a 4xx other than 408/409/429): not retried.
+
+    `server_message` is the server's own words, `code` its error code when it sent one.
+    """
+
+    def __init__(
+        self, message: str, *, status_code: int, server_message: str, code: str | None
+    ) -> None:
+        super().__init__(message, status_code=status_code)
+        self.server_message = server_message
+        self.code = code
+
+
+class RemoteContextLengthError(RemoteRequestError, ContextLengthError):
+    """The server said the prompt plus max_tokens does not fit its context window."""
+
+
+# OpenAI and thinkfast send code "context_length_exceeded"; vLLM, SGLang and llama.cpp say
+# it in words ("maximum context length is 8192 tokens", "exceeds the context size").
+_CONTEXT_WORDS = re.compile(r"context (length|size|window)|maximum context", re.IGNORECASE)
 
 
 class _Retryable(Exception):
@@ -162,24 +191,26 @@ def guess_model_spec(model_name: str, known: Sequence[str] | None = None) -> str
 # -- error reading -------------------------------------------------------------------
 
 
-def _server_message(response: httpx.Response) -> str:
-    """The human part of an error body: OpenAI's error.message, FastAPI's detail, or text."""
+def _server_error(response: httpx.Response) -> tuple[str, str | None]:
+    """The human part of an error body (OpenAI's error.message, FastAPI's detail, or the
+    text) and the error code when there is one."""
     try:
         body = response.json()
     except ValueError:
         text = response.text.strip()
-        return text[:500] if text else response.reason_phrase
+        return (text[:500] if text else response.reason_phrase), None
     if isinstance(body, dict):
         error = body.get("error")
         if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])
+            code = error.get("code")
+            return str(error["message"]), str(code) if code is not None else None
         if isinstance(error, str):
-            return error
+            return error, None
         if body.get("detail"):
-            return str(body["detail"])
+            return str(body["detail"]), None
         if body.get("message"):
-            return str(body["message"])
-    return str(body)[:500]
+            return str(body["message"]), None
+    return str(body)[:500], None
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -427,11 +458,11 @@ class OpenAIEngine(Engine):
         raise AssertionError("unreachable: tenacity ended without result or error")
 
     # -- one HTTP attempt ------------------------------------------------------------------
-    def _raise_for_status(self, response: httpx.Response, body_text: str | None = None) -> None:
+    def _raise_for_status(self, response: httpx.Response) -> None:
         status = response.status_code
         if status < 400:
             return
-        message = _server_message(response)
+        message, code = _server_error(response)
         if status in RETRYABLE_STATUS or status >= 500:
             raise _Retryable(
                 f"HTTP {status}: {message}", status_code=status, retry_after=_retry_after(response)
@@ -439,13 +470,19 @@ class OpenAIEngine(Engine):
         hint = _HINTS.get(status, "check the request parameters")
         if status in (401, 403) and self.provider and self.provider.api_key_env:
             hint += f" (from {self.provider.api_key_env} or THINKFAST_API_KEY)"
-        error = RemoteEngineError(
+        too_long = code == "context_length_exceeded" or (
+            status in (400, 413, 422) and _CONTEXT_WORDS.search(message) is not None
+        )
+        if too_long:
+            hint = "shorten the prompt or lower max_tokens"
+        kind = RemoteContextLengthError if too_long else RemoteRequestError
+        raise kind(
             f"{self.base_url} rejected the request for model {self.model_name!r}: "
             f"HTTP {status}: {message!r} — {hint}",
             status_code=status,
+            server_message=message,
+            code=code,
         )
-        error.server_message = message  # type: ignore[attr-defined]  # read by the n fallback
-        raise error
 
     async def _send(self, method: str, path: str, body: dict[str, Any] | None) -> httpx.Response:
         client, semaphore = self._pool()
@@ -565,7 +602,7 @@ class OpenAIEngine(Engine):
         try:
             first = await self._call(request, n)
         except RemoteEngineError as exc:
-            said = getattr(exc, "server_message", "")
+            said = exc.server_message if isinstance(exc, RemoteRequestError) else ""
             if not (n > 1 and exc.status_code in (400, 422) and re.search(r"\bn\b", said)):
                 raise
             self._n_supported = False

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from thinkfast.engine.errors import InvalidRequestError, RemoteEngineError
+from thinkfast.engine.errors import ContextLengthError, InvalidRequestError, RemoteEngineError
 from thinkfast.engine.openai_engine import OpenAIEngine, RetryPolicy, guess_model_spec
 from thinkfast.engine.providers import PROVIDERS, get_provider
 from thinkfast.engine.types import ChatMessage, GenerationRequest
@@ -486,3 +486,21 @@ async def test_a_failing_request_cancels_its_siblings_calls():
             await engine.generate([chat("a"), chat("b")])
         assert time.monotonic() - start < 2  # did not wait for the hanging sibling
     assert len(server.posts) == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"error": {"message": "prompt too long", "code": "context_length_exceeded"}},
+        {"error": {"message": "This model's maximum context length is 8192 tokens."}},
+        {"detail": "the request exceeds the available context size"},
+    ],
+)
+async def test_context_overflow_is_a_typed_context_length_error(body):
+    async with FaultServer([Reply(400, body)]) as server:
+        engine = engine_for(server)
+        with pytest.raises(ContextLengthError) as info:
+            await engine.generate([chat()])
+    assert isinstance(info.value, RemoteEngineError) and info.value.status_code == 400
+    assert "shorten the prompt" in str(info.value)
+    assert len(server.posts) == 1
