@@ -367,13 +367,15 @@ class _Server:
             wall = time.perf_counter() - started
             generations = self._account(requests, singles, texts, wall, ttft)
             finish = [s for g in generations for s in g.samples]
+            # the timing rides on the finish chunk (and on the usage chunk when asked for)
+            extra = {"thinkfast": thinkfast_json(generations)}
             yield event(
                 [
                     self._choice(chat, singles[k][0], None, s.finish_reason)
                     for k, s in enumerate(finish)
-                ]
+                ],
+                extra=extra,
             )
-            extra = {"thinkfast": thinkfast_json(generations)}
             if include_usage:
                 u = [g.usage for g in generations]
                 usage = usage_json(
@@ -474,8 +476,11 @@ class _Server:
             text = choice["message"]["content"] if chat else choice["text"]
             logprobs = choice["logprobs"]
             yield event([self._choice(chat, choice["index"], text, None, logprobs=logprobs)])
-            yield event([self._choice(chat, choice["index"], None, choice["finish_reason"])])
         extra = {"thinkfast": body["thinkfast"]}
+        finishes = [
+            self._choice(chat, c["index"], None, c["finish_reason"]) for c in body["choices"]
+        ]
+        yield event(finishes, extra=extra)
         if include_usage:
             yield event([], usage=body["usage"], extra=extra)
         yield "data: [DONE]\n\n"

@@ -149,9 +149,15 @@ def test_streaming_completion(client, engine):
     stream = client.completions.create(
         model=engine.model_name, prompt=PROMPT, max_tokens=10, temperature=0, stream=True
     )
-    text = "".join(event.choices[0].text for event in stream if event.choices)
+    events = list(stream)
+    text = "".join(event.choices[0].text for event in events if event.choices)
     [local] = engine.generate_sync([GenerationRequest(prompt=PROMPT, max_tokens=10, temperature=0)])
     assert text == local.text
+    # no usage chunk was asked for: the timing rides on the finish chunk
+    [last] = [e for e in events if e.choices and e.choices[0].finish_reason]
+    assert last.choices[0].finish_reason == local.samples[0].finish_reason
+    assert set(last.model_extra["thinkfast"]["timing"]["emulated"]) == set(engine.hardware)
+    assert all(e.usage is None for e in events)
 
 
 def test_logprobs_chat_and_completions(client, engine):
