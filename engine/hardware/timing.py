@@ -48,7 +48,8 @@ the compute of cached positions, not the attention over them):
     M_l = b*P_l + kv_l*sum(c_i + T_i)
     prefill = L*(alpha + alpha_d*d + 2*AR(k, sum(T_i)*d*b)) + L*roof_l / overlap
               + t_head(one position per sequence) + (S-1)*hop + host
-    overlap = min(depth, ceil(sum(T_i) / ACTIVATION_TOKENS))    chunks fill the pipeline
+    overlap = min(depth, ceil(sum(T_i) / chunk))   chunks fill the pipeline; chunk = 1 token
+              on wafers and LPUs (activations stream between layer regions), else 512
 
 Derived: TTFT = prefill of the prompts (the first token is sampled from its logits);
 inter-token latency = step; tokens/s per user = 1/step; aggregate = B/step; energy per
@@ -156,7 +157,10 @@ def prefill_s(
     )
     bytes_l = spec.layer_weight_bytes + kv_l * float(np.sum(c + T))
     k_eff, depth = _pipeline(spec, profile, placement)
-    overlap = min(depth, math.ceil(total / ACTIVATION_TOKENS))
+    # dataflow devices stream tokens one by one from layer region to layer region; GPUs
+    # move chunks of prompt between pipeline stages
+    chunk = 1 if profile.kind in ("wafer", "lpu") else ACTIVATION_TOKENS
+    overlap = min(depth, math.ceil(total / chunk))
     seqs = int(np.count_nonzero(T))
     t_head = _roof(profile, k, 2 * spec.lm_head_params * seqs, spec.lm_head_params * b)
     fixed = _layer_latency(spec, profile) + 2 * _allreduce_s(profile, k, total * d * b)
