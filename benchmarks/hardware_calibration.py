@@ -18,8 +18,15 @@ from pathlib import Path
 from thinkfast.engine import GenerationRequest, LocalEngine
 from thinkfast.engine.hardware import calibration_table, fit_constants, get_spec, project
 
-DEFAULT_MODEL = (
-    Path(__file__).resolve().parent.parent / "tests/engine/fixtures/llama-gqa-llama3-bf16"
+ROOT = Path(__file__).resolve().parent.parent
+# the shipped model when its folder is there, else the committed tiny test checkpoint
+DEFAULT_MODEL = next(
+    p
+    for p in (
+        ROOT / "engine/models/arith-tiny",
+        ROOT / "tests/engine/fixtures/llama-gqa-llama3-bf16",
+    )
+    if (p / "config.json").is_file()
 )
 
 

@@ -232,8 +232,9 @@ BUNDLED_SPECS: dict[str, ModelSpec] = {
 }
 
 _SHIPPED = Path(__file__).resolve().parent.parent / "models"
-# The shipped model's figures until its folder lands (brief: 4 layers, hidden 256, char vocab).
-_ARITH_TINY_FALLBACK = _llama("arith-tiny", 4, 256, 4, 4, 768, 64, dtype_bytes=4, max_context=512)
+# The shipped model's shape, used when its folder is absent (a wheel built without weights):
+# the same numbers as engine/models/arith-tiny/config.json.
+_ARITH_TINY_FALLBACK = _llama("arith-tiny", 4, 256, 4, 4, 688, 94, dtype_bytes=4, max_context=1024)
 
 
 def spec_names() -> list[str]:
