@@ -109,3 +109,26 @@ def test_a_running_model_the_emulator_cannot_describe_still_generates():
     engine.model_config = {**engine.model_config, "num_local_experts": 4}  # an MoE config
     (gen,) = engine.generate_sync([_req(max_tokens=3)])
     assert gen.samples and gen.timing.emulated == {}
+
+
+SHIPPED = Path(__file__).resolve().parents[2] / "engine" / "models" / "arith-tiny"
+
+
+@pytest.mark.skipif(not (SHIPPED / "config.json").is_file(), reason="shipped model not built")
+def test_shipped_model_projects_itself_from_its_config():
+    engine = LocalEngine("arith-tiny")
+    request = GenerationRequest(
+        messages=[{"role": "user", "content": "12+7="}], n=4, max_tokens=12, seed=0
+    )
+    (gen,) = engine.generate_sync([request])
+    spec = engine_spec(engine)
+    assert (spec.n_layers, spec.hidden_size) == (4, 256)
+    shape = CallShape(
+        gen.usage.prompt_tokens,
+        gen.usage.cached_tokens,
+        tuple(len(s.token_ids) for s in gen.samples),
+    )
+    for name in ("cs3", "h100"):
+        assert gen.timing.emulated[name] == pytest.approx(
+            emulate_call(spec, PROFILES[name], [shape])[0]
+        )
