@@ -1,0 +1,197 @@
+"""The shipped model, arith-tiny: loads like any HF checkpoint and plays every role.
+
+Runs the real weights through LocalEngine (no fakes): loading by name and by path, the
+character tokenizer's exact round trip, each role's output read back through the shipped
+prompt pack, and an accuracy floor on held-out problems set well below the model card's
+figures, so missing or broken weights fail here.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from thinkfast.engine import ChatMessage, GenerationRequest
+from thinkfast.engine.loader import MODELS_DIR, bundled_models
+from thinkfast.engine.local import LocalEngine
+from thinkfast.evals.arith import LEVELS, make_problems, render_steps, solutions
+from thinkfast.orchestrator.prompt_pack import PromptPack
+from tokenizers import Tokenizer
+
+MODEL_DIR = MODELS_DIR / "arith-tiny"
+
+# Greedy thinking accuracy floors on the first 50 held-out problems per level: well below
+# the model card's measured figures (README.md in the model folder), far above chance.
+FLOORS = {1: 0.6, 2: 0.5, 3: 0.15, 4: 0.15}
+
+
+@pytest.fixture(scope="module")
+def engine() -> LocalEngine:
+    return LocalEngine("arith-tiny")
+
+
+@pytest.fixture(scope="module")
+def pack() -> PromptPack:
+    return PromptPack.from_file(MODEL_DIR / "prompt_pack.json")
+
+
+def _greedy(request: GenerationRequest) -> GenerationRequest:
+    return request.model_copy(update={"temperature": 0.0})
+
+
+def test_folder_is_a_standard_hf_checkpoint_under_20_mb():
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "generation_config.json",
+        "prompt_pack.json",
+        "README.md",
+    ):
+        assert (MODEL_DIR / name).is_file(), name
+    size = sum(f.stat().st_size for f in MODEL_DIR.iterdir() if f.is_file())
+    assert size <= 20 * 1024 * 1024
+    config = json.loads((MODEL_DIR / "config.json").read_text())
+    assert config["architectures"] == ["LlamaForCausalLM"]
+    tok_config = json.loads((MODEL_DIR / "tokenizer_config.json").read_text())
+    assert {tok_config[k] for k in ("bos_token", "eos_token", "pad_token")} == {
+        "<s>",
+        "</s>",
+        "<pad>",
+    }
+    assert "chat_template" in tok_config
+    assert "arith-tiny" in bundled_models()
+
+
+def test_loads_by_name_and_by_path(engine):
+    assert engine.model_name == "arith-tiny"
+    assert engine.context_length == 1024
+    by_path = LocalEngine(str(MODEL_DIR))
+    request = GenerationRequest(prompt="Q: 12+35\nAnswer: ", max_tokens=6, temperature=0.0)
+    a = engine.generate_sync([request])[0].samples[0]
+    b = by_path.generate_sync([request])[0].samples[0]
+    assert a.token_ids == b.token_ids
+
+
+def test_tokenizer_round_trips_exactly(pack):
+    tok = Tokenizer.from_file(str(MODEL_DIR / "tokenizer.json"))
+    p = make_problems(4, "eval", 1)[0]
+    work = render_steps(next(iter(solutions(p).values())), p.answer)
+    texts = [
+        pack.render("judge", question=p.question, candidate_a=work, candidate_b="17").prompt,
+        work,
+        "  two  spaces\n\nand newlines ",
+        "Check: 1+2=3 ok, answer no\nVerdict: wrong",
+    ]
+    for text in texts:
+        ids = tok.encode(text).ids
+        assert len(ids) == len(text)  # one token per character
+        assert tok.decode(ids) == text
+
+
+def test_pack_reads_every_role_format(pack):
+    p = make_problems(3, "eval", 1)[0]
+    work = render_steps(solutions(p)["split_a"], p.answer)
+    assert pack.extract_answer(work) == p.target
+    assert pack.extract_answer(p.target) == p.target  # a direct answer is the bare number
+    assert pack.extract_answer("300*68=20400, 40*68=27") is None  # cut off: no answer
+    assert pack.parse_verdict("1+2=3 ok, answer ok\nVerdict: correct") is True
+    assert pack.parse_verdict("1+2=4 no\nVerdict: wrong") is False
+    assert pack.parse_choice("A: 1+2=3 ok\nB: 1+2=4 no\nChoice: A") == 0
+    assert pack.parse_choice("A: 1+2=4 no\nB: 1+2=3 ok\nChoice: B") == 1
+    for role in ("draft", "draft_direct", "critique", "judge", "refine"):
+        request = pack.render(
+            role,
+            question=p.question,
+            candidate=work,
+            critique="x",
+            candidate_a=work,
+            candidate_b=p.target,
+        )
+        assert request.prompt is not None and request.prompt.startswith(f"Q: {p.question}\n")
+
+
+def test_model_plays_every_role(engine, pack):
+    problems = [make_problems(level, "eval", 1)[0] for level in LEVELS]
+    drafts = engine.generate_sync(
+        [_greedy(pack.render("draft", question=p.question)) for p in problems]
+    )
+    works = [g.samples[0].text for g in drafts]
+    for work in works:
+        assert pack.extract_answer(work) is not None, work
+        assert "=" in work  # a worked scratchpad, not a bare number
+    direct = engine.generate_sync(
+        [_greedy(pack.render("draft_direct", question=p.question)) for p in problems]
+    )
+    for g in direct:
+        assert pack.extract_answer(g.samples[0].text) is not None, g.samples[0].text
+    wrong = [str(p.answer + 10) for p in problems]
+    critiques = engine.generate_sync(
+        [
+            _greedy(pack.render("critique", question=p.question, candidate=w))
+            for p, w in zip(problems, works, strict=True)
+        ]
+    )
+    for g in critiques:
+        assert pack.parse_verdict(g.samples[0].text) is not None, g.samples[0].text
+    judged = engine.generate_sync(
+        [
+            _greedy(pack.render("judge", question=p.question, candidate_a=w, candidate_b=x))
+            for p, w, x in zip(problems, works, wrong, strict=True)
+        ]
+    )
+    for g in judged:
+        assert pack.parse_choice(g.samples[0].text) is not None, g.samples[0].text
+    refined = engine.generate_sync(
+        [
+            _greedy(
+                pack.render("refine", question=p.question, candidate=x, critique=c.samples[0].text)
+            )
+            for p, x, c in zip(problems, wrong, critiques, strict=True)
+        ]
+    )
+    for g in refined:
+        assert pack.extract_answer(g.samples[0].text) is not None, g.samples[0].text
+
+
+def test_chat_messages_get_a_worked_answer(engine, pack):
+    request = GenerationRequest(
+        messages=[ChatMessage(role="user", content="23+48")], temperature=0.0, max_tokens=120
+    )
+    text = engine.generate_sync([request])[0].samples[0].text
+    assert pack.extract_answer(text) == "71"
+
+
+def test_accuracy_floor_on_held_out_problems(engine, pack):
+    for level, floor in FLOORS.items():
+        problems = make_problems(level, "eval", 50)
+        gens = engine.generate_sync(
+            [_greedy(pack.render("draft", question=p.question)) for p in problems]
+        )
+        right = sum(
+            pack.extract_answer(g.samples[0].text) == p.target
+            for g, p in zip(gens, problems, strict=True)
+        )
+        assert right / len(problems) >= floor, f"level {level}: {right}/50 right, floor {floor}"
+
+
+def test_transformers_reads_the_same_checkpoint(engine):
+    transformers = pytest.importorskip("transformers")
+    torch = pytest.importorskip("torch")
+    model = transformers.AutoModelForCausalLM.from_pretrained(MODEL_DIR)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(MODEL_DIR)
+    prompt = "Q: 347*68\nThink: "
+    ids = [tokenizer.bos_token_id] + tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        out = model.generate(
+            torch.tensor([ids]),
+            max_new_tokens=40,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    hf_text = tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True)
+    ours = engine.generate_sync([GenerationRequest(prompt=prompt, max_tokens=40, temperature=0.0)])[
+        0
+    ]
+    assert ours.samples[0].text == hf_text
