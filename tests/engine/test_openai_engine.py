@@ -336,6 +336,17 @@ async def test_stream_without_usage_or_done_but_finished_is_accepted():
         engine = engine_for(server, stream_generations=True)
         [gen] = await engine.generate([chat()])
     assert gen.text == answer_text(1, server.posts[0].body, 0)
+    assert gen.usage.prompt_tokens > 0 and gen.usage.completion_tokens > 0  # estimated
+
+
+async def test_streamed_generation_dropped_mid_stream_is_retried_whole():
+    async with FaultServer([Stream(drop_after=3), Stream()]) as server:
+        engine = engine_for(server, stream_generations=True)
+        [gen] = await engine.generate([chat(n=2)])
+    assert len(server.posts) == 2
+    body = server.posts[1].body
+    # the partial text of the broken attempt is dropped, not glued to the retry's
+    assert [s.text for s in gen.samples] == [answer_text(2, body, i) for i in range(2)]
 
 
 async def test_truncated_stream_without_finish_is_retried():
