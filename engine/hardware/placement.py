@@ -27,6 +27,7 @@ so D = ceil(141.1 / 37.4 + ...) = 4 wafers; for 8B, W = 16.1 GB -> 1 wafer.
 from __future__ import annotations
 
 import math
+import numbers
 
 from pydantic import BaseModel, ConfigDict
 
@@ -74,11 +75,11 @@ def _activation_bytes(spec: ModelSpec, batch: int) -> float:
     return tokens * (2 * spec.hidden_size + 2 * spec.intermediate_size) * spec.dtype_bytes
 
 
-def _check(batch: int, context: int) -> None:
-    if not isinstance(batch, int) or batch <= 0:
-        raise HardwareError(f"batch must be a positive integer, got {batch!r}")
-    if not isinstance(context, int) or context <= 0:
-        raise HardwareError(f"context must be a positive integer of tokens, got {context!r}")
+def _positive_int(value: object, what: str) -> int:
+    # numpy integers are welcome; bools and floats are mistakes worth reporting
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise HardwareError(f"{what} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 def place(
@@ -94,9 +95,10 @@ def place(
     `devices` forces a device count (a published deployment, e.g. 576 Groq chips); it is
     otherwise the fewest devices that hold weights, KV cache and activations.
     """
-    _check(batch, context)
-    if devices is not None and (not isinstance(devices, int) or devices <= 0):
-        raise HardwareError(f"devices must be a positive integer, got {devices!r}")
+    batch = _positive_int(batch, "batch")
+    context = _positive_int(context, "context (tokens)")
+    if devices is not None:
+        devices = _positive_int(devices, "devices")
     W = spec.weight_bytes
     act = _activation_bytes(spec, batch)
     usable = profile.usable_bytes

@@ -68,7 +68,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ..errors import HardwareError
 from .model_spec import ModelSpec, get_spec
-from .placement import ACTIVATION_TOKENS, Placement, place
+from .placement import ACTIVATION_TOKENS, Placement, _positive_int, place
 from .profiles import HardwareProfile, get_profile
 
 __all__ = ["decode_step_s", "prefill_s", "Projection", "project"]
@@ -220,9 +220,7 @@ def project(
     spec = get_spec(model)
     profile = get_profile(hardware)
     placement = place(spec, profile, batch=batch, context=context, devices=devices)
-    prompt = context if prompt_tokens is None else prompt_tokens
-    if not isinstance(prompt, int) or prompt <= 0:
-        raise HardwareError(f"prompt_tokens must be a positive integer, got {prompt!r}")
+    prompt = context if prompt_tokens is None else _positive_int(prompt_tokens, "prompt_tokens")
     ttft = prefill_s(spec, profile, placement, np.full(batch, prompt))
     step = decode_step_s(spec, profile, placement, batch, context)
     aggregate = batch / step
