@@ -188,6 +188,11 @@ class Projection(BaseModel):
     energy_j_per_token: float
     usd_per_million_tokens: float | None
 
+    @property
+    def inter_token_latency_s(self) -> float:
+        """Seconds between two tokens of one user's stream (one decode step)."""
+        return self.decode_step_s
+
     def summary(self) -> dict[str, Any]:
         """The keys of `thinkfast hw project --json`."""
         return {
