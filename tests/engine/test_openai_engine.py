@@ -179,7 +179,7 @@ async def test_deadline_is_kept_when_the_server_keeps_hanging():
         with pytest.raises(RemoteEngineError, match="deadline"):
             await engine.generate([chat()])
         elapsed = time.monotonic() - start
-    assert elapsed < 0.6 + 0.3
+    assert elapsed < 0.6 + 1.0  # without the deadline: 50 attempts of 0.25 s and more
     assert 1 <= len(server.posts) <= 3
 
 
@@ -190,7 +190,7 @@ async def test_retry_after_beyond_the_deadline_fails_fast():
         start = time.monotonic()
         with pytest.raises(RemoteEngineError, match="overloaded") as info:
             await engine.generate([chat()])
-    assert time.monotonic() - start < 0.5
+    assert time.monotonic() - start < 3  # not the 30 s it asked for
     assert len(server.posts) == 1 and info.value.status_code == 503
 
 
