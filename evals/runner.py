@@ -229,7 +229,7 @@ class _Progress:
             transient=False,
         )
         self._bar.start()
-        self._task = self._bar.add_task("", total=total)
+        self._task = self._bar.add_task("starting", total=total)
 
     def advance(self, text: str) -> None:
         if self._bar is not None:
