@@ -18,14 +18,10 @@ import argparse
 import asyncio
 import statistics
 import time
-from pathlib import Path
 
 from thinkfast.engine import GenerationRequest, LocalEngine, OpenAIEngine
 from thinkfast.engine.server import running_server
 from thinkfast.engine.types import ChatMessage
-
-ROOT = Path(__file__).resolve().parents[1]
-FALLBACK = ROOT / "tests" / "engine" / "fixtures" / "llama-gqa-llama3-bf16"
 
 
 def requests(k: int, max_tokens: int) -> list[GenerationRequest]:
@@ -58,11 +54,7 @@ async def ttft(engine, request: GenerationRequest) -> float:
 
 
 async def main(args: argparse.Namespace) -> None:
-    model = args.model
-    if model == "arith-tiny" and not (ROOT / "engine" / "models" / "arith-tiny").exists():
-        model = str(FALLBACK)
-        print(f"(arith-tiny not in this tree; using {FALLBACK.name})")
-    local = LocalEngine(model)
+    local = LocalEngine(args.model)
     reqs = requests(args.k, args.max_tokens)
     await local.generate(reqs[:2])  # warm-up: first-call allocations off the clock
     rows: dict[str, list[tuple[float, int]]] = {}
