@@ -15,6 +15,9 @@ module owns talking to them reliably:
 - the emulation attributes the hardware emulator reads (`model_spec`, guessed from the
   model name when unambiguous, `project_as`, `hardware`).
 
+The wire format lives in openai_wire.py, the retry loop in retry.py, the spec guess in
+model_spec_guess.py, the provider presets in providers.py.
+
 Retries never duplicate output: a whole response is only used once it has fully arrived,
 and `stream()` only retries before it has yielded its first delta.
 """
@@ -22,27 +25,18 @@ and `stream()` only retries before it has yielded its first delta.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import os
-import random
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_before_delay,
-)
 
 from .base import Engine
 from .errors import ContextLengthError, InvalidRequestError, RemoteEngineError
+from .model_spec_guess import guess_model_spec
 from .openai_wire import (
     MalformedResponseError,
     SSEDecoder,
@@ -53,6 +47,7 @@ from .openai_wire import (
     usage_from_json,
 )
 from .providers import Provider, get_provider
+from .retry import RETRYABLE_STATUS, RetryPolicy, TransientError, retry_after_s, with_retries
 from .types import Generation, GenerationRequest, Sample, Timing, Usage
 
 __all__ = [
@@ -64,32 +59,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("thinkfast.engine.openai")
-
-# Statuses worth another try: the server is busy or broken right now, not the request.
-RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529})
-
-
-class RetryPolicy(BaseModel):
-    """How hard to try one call. Waits are `initial * 2**(attempt-1)` capped at `max_s`,
-    plus uniform jitter in [0, jitter_s]; a `Retry-After` header replaces the computed wait.
-    No retry is started that would end after `deadline_s` (counted from the first attempt).
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    max_attempts: int = Field(4, ge=1, le=50)
-    deadline_s: float = Field(120.0, gt=0)
-    backoff_initial_s: float = Field(0.5, ge=0)
-    backoff_max_s: float = Field(20.0, ge=0)
-    jitter_s: float = Field(0.25, ge=0)
-    max_retry_after_s: float = Field(
-        60.0, ge=0, description="a Retry-After longer than this ends the call instead"
-    )
-
-    def backoff(self, attempt: int) -> float:
-        """Seconds to wait after failed attempt number `attempt` (1-based), no Retry-After."""
-        base = min(self.backoff_max_s, self.backoff_initial_s * 2 ** (attempt - 1))
-        return base + random.uniform(0.0, self.jitter_s)
 
 
 class RemoteRequestError(RemoteEngineError):
@@ -115,79 +84,6 @@ class RemoteContextLengthError(RemoteRequestError, ContextLengthError):
 _CONTEXT_WORDS = re.compile(r"context (length|size|window)|maximum context", re.IGNORECASE)
 
 
-class _Retryable(Exception):
-    """One attempt failed in a way another attempt may fix."""
-
-    def __init__(
-        self, message: str, *, status_code: int | None = None, retry_after: float | None = None
-    ):
-        super().__init__(message)
-        self.status_code = status_code
-        self.retry_after = retry_after
-
-
-# -- model spec guessing ---------------------------------------------------------------
-
-# Bundled spec names of the hardware emulator (engine/hardware); read from there when it
-# exposes them, this list is the fallback so guessing never depends on import order.
-_FALLBACK_SPECS = (
-    "llama-3.1-8b",
-    "llama-3.1-70b",
-    "llama-3.1-405b",
-    "llama-3.2-1b",
-    "llama-3.2-3b",
-    "qwen2.5-7b",
-    "qwen2.5-72b",
-    "arith-tiny",
-)
-# Llama 3.3 70B reuses the Llama 3.1 70B architecture unchanged (Meta's model card and
-# config.json: same layers, widths, heads and vocabulary), so it projects identically.
-_SAME_ARCHITECTURE = {("llama", "3.3", "70"): ("llama", "3.1", "70")}
-
-
-def _spec_names() -> list[str]:
-    try:
-        from . import hardware
-
-        names = getattr(hardware, "SPEC_NAMES", None) or getattr(hardware, "MODEL_SPECS", None)
-        if names:
-            return sorted(names)
-    except Exception:  # the emulator is optional for guessing; never fail engine construction
-        pass
-    return list(_FALLBACK_SPECS)
-
-
-def _spec_key(name: str) -> tuple[str, str, str] | None:
-    """(family, version, size in B) parsed from a model name, or None if any part is missing."""
-    s = re.sub(r"[\s_:]+", "-", name.strip().lower().rsplit("/", 1)[-1])
-    size = re.search(r"(?:^|-)(\d+(?:\.\d+)?)b(?=-|$)", s)
-    for family in ("llama", "qwen"):
-        # the version must be followed by a separator, so "llama-70b" yields no version
-        version = re.search(rf"{family}-?(\d+(?:\.\d+)?)(?=-|$)", s)
-        if family in s and version and size:
-            key = (family, version.group(1), size.group(1))
-            return _SAME_ARCHITECTURE.get(key, key)
-    return None
-
-
-def guess_model_spec(model_name: str, known: Sequence[str] | None = None) -> str | None:
-    """The hardware-emulator spec a served model name denotes, when exactly one fits.
-
-    "llama3.1-8b" (Cerebras), "llama-3.3-70b-versatile" (Groq), "meta-llama/Llama-3.1-70B-
-    Instruct" and "qwen2.5:7b" (Ollama) all resolve; names without family, version and size
-    ("gpt-4o", "deepseek-r1-distill-llama-70b") resolve to None rather than to a guess.
-    """
-    names = list(known) if known is not None else _spec_names()
-    lowered = model_name.strip().lower()
-    if lowered in names:
-        return lowered
-    key = _spec_key(model_name)
-    if key is None:
-        return None
-    matches = [n for n in names if _spec_key(n) == key]
-    return matches[0] if len(matches) == 1 else None
-
-
 # -- error reading -------------------------------------------------------------------
 
 
@@ -211,28 +107,6 @@ def _server_error(response: httpx.Response) -> tuple[str, str | None]:
         if body.get("message"):
             return str(body["message"]), None
     return str(body)[:500], None
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """Seconds from `retry-after-ms` (OpenAI) or `Retry-After` (seconds or an HTTP date)."""
-    ms = response.headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000.0)
-        except ValueError:
-            pass
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 _HINTS = {
@@ -382,7 +256,7 @@ class OpenAIEngine(Engine):
             response = await self._send("GET", "models", None)
             data = self._json(response).get("data")
             if not isinstance(data, list):
-                raise _Retryable("GET /models returned no 'data' list")
+                raise TransientError("GET /models returned no 'data' list")
             return [m for m in data if isinstance(m, dict)]
 
         models = await self._with_retries(attempt, "GET /models")
@@ -393,69 +267,8 @@ class OpenAIEngine(Engine):
                     self.context_length = window
         return models
 
-    # -- the retry loop ------------------------------------------------------------------
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        after = getattr(exc, "retry_after", None)
-        if after is not None:
-            return after
-        return self.retry.backoff(state.attempt_number)
-
     async def _with_retries(self, attempt: Any, what: str) -> Any:
-        """Run `attempt()` until it succeeds, raises a non-retryable error, runs out of
-        attempts, or the deadline would pass; the last two raise RemoteEngineError."""
-        policy = self.retry
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(policy.max_attempts) | stop_before_delay(policy.deadline_s),
-            wait=self._wait,
-            retry=retry_if_exception_type(_Retryable),
-            reraise=True,
-            before_sleep=lambda s: log.info(
-                "%s: attempt %d failed (%s); retrying in %.2fs",
-                what,
-                s.attempt_number,
-                s.outcome.exception() if s.outcome else "?",
-                s.upcoming_sleep,
-            ),
-        )
-        started = time.monotonic()
-        try:
-            async with asyncio.timeout(policy.deadline_s):
-                async for attempt_state in retrying:
-                    with attempt_state:
-                        after_limit = None
-                        try:
-                            return await attempt()
-                        except _Retryable as exc:
-                            after_limit = exc.retry_after
-                            if after_limit is not None and after_limit > policy.max_retry_after_s:
-                                raise RemoteEngineError(
-                                    f"{what}: {self.base_url} asked to retry after "
-                                    f"{after_limit:.1f}s, more than max_retry_after_s="
-                                    f"{policy.max_retry_after_s}s: {exc}",
-                                    status_code=exc.status_code,
-                                ) from exc
-                            raise
-        except TimeoutError:
-            n = retrying.statistics.get("attempt_number", 1)
-            raise RemoteEngineError(
-                f"{what}: no answer from {self.base_url} within the deadline of "
-                f"{policy.deadline_s}s ({n} attempt(s))"
-            ) from None
-        except _Retryable as exc:
-            n = retrying.statistics.get("attempt_number", 1)
-            elapsed = time.monotonic() - started
-            reason = (
-                f"after {n} attempt(s) (max_attempts={policy.max_attempts})"
-                if n >= policy.max_attempts
-                else f"after {n} attempt(s): another wait would pass the deadline of "
-                f"{policy.deadline_s}s ({elapsed:.1f}s spent)"
-            )
-            raise RemoteEngineError(
-                f"{what}: {self.base_url} failed {reason}; last error: {exc}",
-                status_code=exc.status_code,
-            ) from exc
-        raise AssertionError("unreachable: tenacity ended without result or error")
+        return await with_retries(attempt, policy=self.retry, what=what, where=self.base_url)
 
     # -- one HTTP attempt ------------------------------------------------------------------
     def _raise_for_status(self, response: httpx.Response) -> None:
@@ -464,8 +277,8 @@ class OpenAIEngine(Engine):
             return
         message, code = _server_error(response)
         if status in RETRYABLE_STATUS or status >= 500:
-            raise _Retryable(
-                f"HTTP {status}: {message}", status_code=status, retry_after=_retry_after(response)
+            raise TransientError(
+                f"HTTP {status}: {message}", status_code=status, retry_after=retry_after_s(response)
             )
         hint = _HINTS.get(status, "check the request parameters")
         if status in (401, 403) and self.provider and self.provider.api_key_env:
@@ -491,9 +304,9 @@ class OpenAIEngine(Engine):
             try:
                 response = await client.request(method, path, json=body)
             except httpx.TimeoutException as exc:
-                raise _Retryable(f"{type(exc).__name__}: no response in time") from exc
+                raise TransientError(f"{type(exc).__name__}: no response in time") from exc
             except httpx.TransportError as exc:
-                raise _Retryable(f"{type(exc).__name__}: {exc or 'connection failed'}") from exc
+                raise TransientError(f"{type(exc).__name__}: {exc or 'connection failed'}") from exc
         self._raise_for_status(response)
         return response
 
@@ -502,9 +315,9 @@ class OpenAIEngine(Engine):
         try:
             body = response.json()
         except ValueError:
-            raise _Retryable(f"response is not JSON: {response.text[:200]!r}") from None
+            raise TransientError(f"response is not JSON: {response.text[:200]!r}") from None
         if not isinstance(body, dict):
-            raise _Retryable(f"response is not a JSON object: {response.text[:200]!r}")
+            raise TransientError(f"response is not a JSON object: {response.text[:200]!r}")
         return body
 
     async def _once(self, request: GenerationRequest, n: int) -> tuple[list[Sample], Usage | None]:
@@ -515,7 +328,7 @@ class OpenAIEngine(Engine):
         try:
             samples = samples_from_choices(payload.get("choices"), want_logprobs=request.logprobs)
         except MalformedResponseError as exc:
-            raise _Retryable(f"malformed response: {exc}") from None
+            raise TransientError(f"malformed response: {exc}") from None
         return samples, usage_from_json(payload.get("usage"))
 
     async def _once_streamed(
@@ -548,13 +361,13 @@ class OpenAIEngine(Engine):
                     if tail is not None:
                         assembler.add(tail)
             except MalformedResponseError as exc:
-                raise _Retryable(f"malformed stream: {exc}") from None
+                raise TransientError(f"malformed stream: {exc}") from None
             except httpx.TimeoutException as exc:
-                raise _Retryable(f"{type(exc).__name__}: stream stalled") from exc
+                raise TransientError(f"{type(exc).__name__}: stream stalled") from exc
             except httpx.TransportError as exc:
-                raise _Retryable(f"{type(exc).__name__}: stream broke: {exc}") from exc
+                raise TransientError(f"{type(exc).__name__}: stream broke: {exc}") from exc
         if not assembler.complete:
-            raise _Retryable("stream ended before every choice finished and without [DONE]")
+            raise TransientError("stream ended before every choice finished and without [DONE]")
         return assembler.samples(), assembler.usage, ttft
 
     # -- the Engine seam -------------------------------------------------------------------
@@ -696,7 +509,7 @@ class OpenAIEngine(Engine):
                 raise _NoRetry()
             try:
                 return await self._once_streamed(request, 1, on_delta)
-            except _Retryable as exc:
+            except TransientError as exc:
                 last_error[:] = [exc]
                 raise
 
