@@ -21,7 +21,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors
+from tokenizers import (
+    AddedToken,
+    Regex,
+    Tokenizer,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    processors,
+)
 
 from .errors import UnsupportedArchitectureError
 
@@ -242,10 +251,12 @@ def _sentencepiece_bpe(
         byte_fallback=True,
     )
     tok = Tokenizer(bpe)
-    # llama.cpp puts a space before the text and after every special token ("always"),
-    # then replaces spaces with U+2581; the pieces themselves are not split further.
-    tok.pre_tokenizer = pre_tokenizers.Metaspace(
-        replacement="\u2581", prepend_scheme="always" if add_space_prefix else "never", split=False
+    # llama.cpp puts a space before the text and after every special token, unconditionally
+    # (even before a text that starts with one), then writes spaces as U+2581. A normalizer
+    # runs on each stretch between added tokens, so Prepend does exactly that.
+    space = normalizers.Replace(" ", "\u2581")
+    tok.normalizer = (
+        normalizers.Sequence([normalizers.Prepend("\u2581"), space]) if add_space_prefix else space
     )
     steps = [decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse()]
     if add_space_prefix:

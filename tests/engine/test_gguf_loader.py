@@ -506,3 +506,58 @@ def test_generate_json_reports_load_time_and_memory(tmp_path: Path, capsys) -> N
     assert load["load_s"] > 0 and load["rss_mib"] > 0 and load["peak_rss_mib"] >= load["rss_mib"]
     assert load["gguf"]["tensor_types"]["Q8_0"] == 7 * CONFIG["num_hidden_layers"] + 1
     assert load["weights_mib"] > 0
+
+
+SPM_TRICKY = [
+    "hello world",
+    "hehe help",
+    "the 123 in 日本",
+    " hello",
+    "  double  space",
+    "a\nb\t tab",
+    "<s>hello</s> world",
+    "héllo é",
+    "",
+    "12312",
+    "</s> ",
+    "trailing ",
+]
+
+
+def test_sentencepiece_tokenization_matches_llama_cpp(tmp_path: Path) -> None:
+    llama_cpp = pytest.importorskip(
+        "llama_cpp", reason="llama-cpp-python is not installed (test-only extra, see docs/gguf.md)"
+    )
+    from thinkfast.engine.gguf_tokenizer import vocab_from_metadata
+
+    meta = spm_metadata()
+    w = gguf.GGUFWriter(str(tmp_path / "spm.gguf"), "llama")
+    w.add_block_count(1)
+    w.add_context_length(64)
+    w.add_embedding_length(8)
+    w.add_feed_forward_length(16)
+    w.add_head_count(2)
+    w.add_head_count_kv(2)
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_rope_dimension_count(4)
+    w.add_tokenizer_model("llama")
+    w.add_token_list(meta["tokenizer.ggml.tokens"])
+    w.add_token_types(meta["tokenizer.ggml.token_type"])
+    w.add_token_scores(meta["tokenizer.ggml.scores"])
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_unk_token_id(0)
+    w.add_add_space_prefix(True)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    llm = llama_cpp.Llama(str(tmp_path / "spm.gguf"), vocab_only=True, verbose=False)
+    tok = vocab_from_metadata(meta).tokenizer
+    for text in SPM_TRICKY:
+        theirs = llm.tokenize(text.encode(), add_bos=False, special=True)
+        assert tok.encode(text, add_special_tokens=False).ids == theirs, text
+        if "<" not in text:  # llama.cpp with special=False leaves control markup as text
+            theirs = llm.tokenize(text.encode(), add_bos=True, special=False)
+            assert tok.encode(text).ids == theirs, text
+    llm.close()
