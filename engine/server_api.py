@@ -12,13 +12,16 @@ per hardware profile); OpenAI clients ignore both.
 
 from __future__ import annotations
 
+import json
+import logging
+import math
 import time
 import uuid
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import InvalidRequestError, ThinkfastError
+from .errors import ContextLengthError, EngineError, InvalidRequestError, ThinkfastError
 from .types import ChatMessage, Generation, GenerationRequest, Sample, TokenLogprob
 
 __all__ = [
@@ -36,7 +39,11 @@ __all__ = [
     "usage_json",
     "thinkfast_json",
     "validation_message",
+    "dumps",
+    "engine_error",
 ]
+
+log = logging.getLogger("thinkfast.engine.server")
 
 
 class ServeDependencyError(ThinkfastError, ImportError):
@@ -71,6 +78,37 @@ class ApiError(Exception):
                 "code": self.code,
             }
         }
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no infinities: a -inf logprob (a token outside top-p) becomes -9999.0."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return -9999.0 if value < 0 else 9999.0
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def dumps(obj: Any) -> str:
+    """Compact JSON for the wire, with non-finite floats made finite."""
+    try:
+        return json.dumps(obj, allow_nan=False, separators=(",", ":"))
+    except ValueError:
+        return json.dumps(_finite(obj), allow_nan=False, separators=(",", ":"))
+
+
+def engine_error(exc: BaseException) -> ApiError:
+    """Map what the engine raised to the HTTP answer."""
+    if isinstance(exc, ContextLengthError):
+        return ApiError(400, str(exc), param="messages", code="context_length_exceeded")
+    if isinstance(exc, InvalidRequestError):
+        return ApiError(400, str(exc))
+    if isinstance(exc, EngineError | ThinkfastError):
+        return ApiError(500, f"the engine failed: {exc}", type="server_error")
+    log.exception("unexpected error while serving a request", exc_info=exc)
+    return ApiError(500, f"internal server error ({type(exc).__name__})", type="server_error")
 
 
 class ServerLimits(BaseModel):
