@@ -48,6 +48,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--project-as", help="model spec to project the timing onto (e.g. llama-3.1-70b)"
     )
     p.add_argument(
+        "--pace",
+        help="stream no faster than this hardware profile would (e.g. cs3), for demos",
+    )
+    p.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     p.set_defaults(func=_run)
@@ -69,7 +73,7 @@ def _run(args: argparse.Namespace) -> int:
         problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
         raise InvalidRequestError(f"bad server limits: {problems}") from None
     hardware = tuple(h.strip() for h in args.hardware.split(",") if h.strip())
-    engine = LocalEngine(args.model, hardware=hardware, project_as=args.project_as)
+    engine = LocalEngine(args.model, hardware=hardware, project_as=args.project_as, pace=args.pace)
     # Unknown profile or spec names fail now, with the accepted names, not on every request.
     resolve_emulation(engine)
 

@@ -426,3 +426,19 @@ def test_listening_socket_is_tcp_so_responses_are_not_delayed_by_nagle():
         assert sock.proto == socket.IPPROTO_TCP
     finally:
         sock.close()
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--hardware", "bogus"], "accepted: "),
+        (["--pace", "nope"], "unknown hardware profile"),
+        (["--max-n", "0"], "max_n"),
+        (["--max-tokens-limit", "0"], "max_tokens"),
+    ],
+)
+def test_serve_command_rejects_bad_settings_before_listening(argv, needle, capsys):
+    from thinkfast.cli import main
+
+    assert main(["serve", MODEL, "--port", "0", *argv]) == 2
+    assert needle in capsys.readouterr().err
