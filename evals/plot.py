@@ -35,6 +35,31 @@ def pareto_frontier(points: Sequence[tuple[float, float]]) -> list[int]:
     return frontier
 
 
+def _series(summary: RunSummary) -> dict[str, list[tuple[int, str]]]:
+    """Configurations grouped into curves: same strategy and non-numeric options (e.g.
+    "best_of_n selector=judge (n)"), each point tagged with its numeric option values,
+    in the order of those numbers so a sweep draws as a line."""
+    groups: dict[str, list[tuple[tuple, int, str]]] = {}
+    for i, c in enumerate(summary.configs):
+        fixed = {k: v for k, v in sorted(c.options.items()) if not _is_number(v)}
+        swept = {k: v for k, v in sorted(c.options.items()) if _is_number(v)}
+        name = " ".join([c.strategy, *(f"{k}={v}" for k, v in fixed.items())])
+        groups.setdefault(name, []).append((tuple(swept.items()), i))
+    out: dict[str, list[tuple[int, str]]] = {}
+    for name, pts in groups.items():
+        keys = {k for swept, _ in pts for k, _ in swept}
+        if len(keys) == 1:  # one swept option: name it once in the legend, tag values only
+            (key,) = keys
+            out[f"{name} ({key})"] = [(i, ",".join(str(v) for _, v in sw)) for sw, i in sorted(pts)]
+        else:
+            out[name] = [(i, ",".join(f"{k}={v}" for k, v in sw)) for sw, i in sorted(pts)]
+    return out
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def plot_summary(summary: RunSummary, path: str | Path, profile: str | None = None) -> Path:
     """Write a two-panel PNG (or any format matplotlib infers from the suffix) to `path`."""
     try:
@@ -42,6 +67,7 @@ def plot_summary(summary: RunSummary, path: str | Path, profile: str | None = No
 
         matplotlib.use("Agg")  # files only; never needs a display
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import NullFormatter
     except ImportError:
         raise PlotError("--plot needs matplotlib: pip install 'thinkfast[plot]'") from None
     if not summary.configs:
@@ -61,50 +87,53 @@ def plot_summary(summary: RunSummary, path: str | Path, profile: str | None = No
                 [c.emulated_s.get(profile, math.nan) for c in summary.configs],
             )
         )
+    series = _series(summary)
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 5), squeeze=False)
-    strategies = sorted({c.strategy for c in summary.configs})
-    colors = {s: f"C{i}" for i, s in enumerate(strategies)}
     for ax, (xlabel, xs) in zip(axes[0], panels, strict=True):
-        for i, c in enumerate(summary.configs):
+        for color, (name, members) in enumerate(series.items()):
+            pts = [(xs[i], acc[i], err[i], tag) for i, tag in members]
             ax.errorbar(
-                xs[i], acc[i], yerr=err[i], fmt="o", color=colors[c.strategy], capsize=3, alpha=0.85
+                [p[0] for p in pts],
+                [p[1] for p in pts],
+                yerr=[p[2] for p in pts],
+                fmt="o-" if len(pts) > 1 else "o",
+                color=f"C{color}",
+                capsize=3,
+                lw=1.2,
+                alpha=0.85,
+                label=name,
             )
-            ax.annotate(
-                c.label.replace(c.strategy, "").strip("()") or c.strategy,
-                (xs[i], acc[i]),
-                textcoords="offset points",
-                xytext=(4, 4),
-                fontsize=7,
-            )
+            for x, y, _, tag in pts:
+                if tag:
+                    ax.annotate(
+                        tag, (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7
+                    )
         front = pareto_frontier(list(zip(xs, acc, strict=True)))
         if front:
             ax.plot(
                 [xs[i] for i in front],
                 [acc[i] for i in front],
-                "--",
-                color="0.3",
+                ":",
+                color="0.2",
                 lw=1,
                 label="Pareto frontier",
             )
             ax.scatter(
                 [xs[i] for i in front],
                 [acc[i] for i in front],
-                s=160,
+                s=170,
                 facecolors="none",
-                edgecolors="0.3",
+                edgecolors="0.2",
             )
         positive = [x for x in xs if math.isfinite(x) and x > 0]
         if positive and max(positive) / min(positive) > 20:
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(xlabel)
         ax.set_ylabel("accuracy (%), 95% interval")
+        ax.set_ylim(-2, 102)
         ax.grid(alpha=0.3)
-        handles = [
-            plt.Line2D([], [], marker="o", ls="", color=colors[s], label=s) for s in strategies
-        ]
-        ax.legend(
-            handles=handles + ax.get_legend_handles_labels()[0], fontsize=8, loc="lower right"
-        )
+        ax.legend(fontsize=8, loc="best")
     fig.suptitle(
         f"{summary.task} · {summary.model} · {summary.samples} samples x {summary.epochs} epoch(s)"
     )

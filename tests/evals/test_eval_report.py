@@ -142,3 +142,13 @@ def test_tables_render_every_configuration():
 def test_pareto_frontier():
     points = [(100, 50), (200, 40), (300, 70), (400, 70), (50, 10), (math.nan, 99)]
     assert pareto_frontier(points) == [4, 0, 2]
+
+
+def test_plot_groups_sweeps_into_curves(tmp_path):
+    from thinkfast.evals.plot import _series, plot_summary
+
+    s = summarize(header(), records())
+    s.configs[1].options = {"n": 4, "selector": "vote"}
+    assert _series(s) == {"single": [(0, "")], "best_of_n selector=vote (n)": [(1, "4")]}
+    out = plot_summary(s, tmp_path / "p.png")
+    assert out.read_bytes()[:4] == b"\x89PNG"
