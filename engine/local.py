@@ -285,7 +285,7 @@ class LocalEngine(Engine):
             tokens = choose(logits, params)
             chosen, lse = log_softmax_at(logits, tokens)
             now = time.perf_counter()
-            finished = np.isin(tokens, self.eos_ids)
+            finished = (tokens[:, None] == self.eos_ids[None, :]).any(axis=1)
             for j, row in enumerate(rows[r] for r in live):
                 job = row.job
                 tok = int(tokens[j])

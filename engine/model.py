@@ -24,18 +24,54 @@ __all__ = ["Transformer", "KVCache", "LayerWeights"]
 F32 = np.float32
 
 
+BLOCK = 32  # output columns per weight block (see Linear)
+
+
+class Linear:
+    """y = x @ W (+ b) with W [IN, OUT] stored as column blocks [OUT/32, IN, 32].
+
+    Why blocks: for a few rows x (decode with n samples), OpenBLAS packs the whole weight
+    matrix on every call and runs 3-4x below memory bandwidth; one stacked matmul over
+    32-column blocks (numpy loops the blocks in C) streams each block once and is as fast
+    as the plain GEMV for one row and as the plain GEMM for a long prompt (measured in
+    benchmarks/engine_decode.py's notes, docs/engine.md).
+    """
+
+    def __init__(self, weight: np.ndarray, bias: np.ndarray | None = None) -> None:
+        # weight is HF's [OUT, IN]
+        n_out, n_in = weight.shape
+        block = min(BLOCK, n_out)
+        n_blocks = -(-n_out // block)
+        padded = np.zeros((n_blocks * block, n_in), dtype=F32)
+        padded[:n_out] = weight  # zero columns past OUT are computed and dropped
+        self.w = np.ascontiguousarray(padded.reshape(n_blocks, block, n_in).transpose(0, 2, 1))
+        self.b = None if bias is None else np.ascontiguousarray(bias, dtype=F32)
+        self.n_out = n_out
+
+    @property
+    def nbytes(self) -> int:
+        return self.w.nbytes + (0 if self.b is None else self.b.nbytes)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """x [N, IN] -> [N, OUT]."""
+        n = x.shape[0]
+        y = np.matmul(x, self.w)  # [blocks, N, 32]
+        y = y.transpose(1, 0, 2).reshape(n, -1)
+        if y.shape[1] != self.n_out:
+            y = y[:, : self.n_out]
+        if self.b is not None:
+            y += self.b
+        return y
+
+
 @dataclass
 class LayerWeights:
     attn_norm: np.ndarray  # [D]
-    wqkv: np.ndarray  # [D, (H + 2K) * E]
-    bqkv: np.ndarray | None  # [(H + 2K) * E]
-    wo: np.ndarray  # [H * E, D]
-    bo: np.ndarray | None
+    qkv: Linear  # D -> (H + 2K) * E
+    o: Linear  # H * E -> D
     mlp_norm: np.ndarray  # [D]
-    w_gate_up: np.ndarray  # [D, 2 * I]
-    b_gate_up: np.ndarray | None
-    w_down: np.ndarray  # [I, D]
-    b_down: np.ndarray | None
+    gate_up: Linear  # D -> 2 * I
+    down: Linear  # I -> D
 
 
 class KVCache:
@@ -78,12 +114,14 @@ class Transformer:
             head = self.embed
         else:
             head = w.take("lm_head.weight", (args.vocab_size, args.dim))
-        # Kept as the [V, D] matrix; `x @ head.T` lets BLAS stream it row by row.
-        self.lm_head = head
+        self.lm_head = Linear(head)
         self.inv_freq = rope_inv_freq(args).astype(F32)  # float32 as transformers computes it
         self._cos = np.zeros((0, args.head_dim // 2), dtype=F32)
         self._sin = self._cos
         self.scale = F32(1.0 / np.sqrt(args.head_dim))
+        # float32 scalars: a float64 numpy scalar would promote every product to float64
+        self._inv_dim = F32(1.0 / args.dim)
+        self._eps = F32(args.norm_eps)
 
     def _layer(self, w: _Weights, i: int) -> LayerWeights:
         a, p = self.args, f"model.layers.{i}."
@@ -108,19 +146,16 @@ class Transformer:
                 [w.take(p + "mlp.gate_proj.bias", None), w.take(p + "mlp.up_proj.bias", None)]
             )
             b_down = w.take(p + "mlp.down_proj.bias", None)
+        bo = w.take(p + "self_attn.o_proj.bias", None) if a.o_bias else None
+        wo = w.take(p + "self_attn.o_proj.weight", (a.dim, q_out))
+        down = w.take(p + "mlp.down_proj.weight", (a.dim, a.intermediate_size))
         return LayerWeights(
             attn_norm=w.take(p + "input_layernorm.weight", (a.dim,)),
-            wqkv=np.ascontiguousarray(np.concatenate([wq, wk, wv]).T),
-            bqkv=bqkv,
-            wo=np.ascontiguousarray(w.take(p + "self_attn.o_proj.weight", (a.dim, q_out)).T),
-            bo=w.take(p + "self_attn.o_proj.bias", None) if a.o_bias else None,
+            qkv=Linear(np.concatenate([wq, wk, wv]), bqkv),  # q, k, v in one product
+            o=Linear(wo, bo),
             mlp_norm=w.take(p + "post_attention_layernorm.weight", (a.dim,)),
-            w_gate_up=np.ascontiguousarray(np.concatenate([gate, up]).T),
-            b_gate_up=b_gate_up,
-            w_down=np.ascontiguousarray(
-                w.take(p + "mlp.down_proj.weight", (a.dim, a.intermediate_size)).T
-            ),
-            b_down=b_down,
+            gate_up=Linear(np.concatenate([gate, up]), b_gate_up),  # gate, up in one product
+            down=Linear(down, b_down),
         )
 
     @property
@@ -128,7 +163,7 @@ class Transformer:
         """Bytes one decode step streams from memory (every weight once)."""
         total = self.lm_head.nbytes + self.norm.nbytes
         for lw in self.layers:
-            total += sum(x.nbytes for x in vars(lw).values() if isinstance(x, np.ndarray))
+            total += sum(x.nbytes for x in vars(lw).values())
         return total
 
     def new_cache(self, batch: int, max_len: int) -> KVCache:
@@ -154,28 +189,22 @@ class Transformer:
         return out
 
     def _norm(self, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
-        ms = np.mean(x * x, axis=-1, keepdims=True)
-        return x * (1.0 / np.sqrt(ms + F32(self.args.norm_eps))) * weight
+        """RMSNorm. Method calls, not np.mean: per-call overhead matters at batch 1."""
+        ms = (x * x).sum(axis=-1, keepdims=True) * self._inv_dim
+        return x * (1.0 / np.sqrt(ms + self._eps)) * weight
 
     def _mlp(self, x: np.ndarray, lw: LayerWeights) -> np.ndarray:
-        gu = x @ lw.w_gate_up  # [N, 2I]
-        if lw.b_gate_up is not None:
-            gu += lw.b_gate_up
+        gu = lw.gate_up(x)  # [N, 2I]
         inter = self.args.intermediate_size
         gate, up = gu[:, :inter], gu[:, inter:]
         act = gate / (1.0 + np.exp(-gate)) * up  # silu(gate) * up
-        out = act @ lw.w_down
-        if lw.b_down is not None:
-            out += lw.b_down
-        return out
+        return lw.down(act)
 
     def _qkv(self, h: np.ndarray, lw: LayerWeights, cos: np.ndarray, sin: np.ndarray):
         """Projected, rotated q [N, H, E] and k [N, K, E], and v [N, K, E]."""
         a = self.args
         n = h.shape[0]
-        qkv = h @ lw.wqkv  # [N, (H + 2K) E]
-        if lw.bqkv is not None:
-            qkv += lw.bqkv
+        qkv = lw.qkv(h)  # [N, (H + 2K) E]
         qk = qkv[:, : (a.n_heads + a.n_kv_heads) * a.head_dim].reshape(n, -1, a.head_dim)
         qk = self._rotate(qk, cos[:, None, :], sin[:, None, :])  # q and k rotate together
         v = qkv[:, (a.n_heads + a.n_kv_heads) * a.head_dim :].reshape(n, a.n_kv_heads, a.head_dim)
@@ -203,18 +232,12 @@ class Transformer:
             probs = _softmax(scores)
             att = probs @ cache.v[i, row, :, None, :t]  # [K, G, T, E]
             att = att.transpose(2, 0, 1, 3).reshape(t, a.n_heads * a.head_dim)
-            x = x + self._out(att, lw)
+            x = x + lw.o(att)
             x = x + self._mlp(self._norm(x, lw.mlp_norm), lw)
         if not all_logits:
             x = x[-1:]
-        logits = self._norm(x, self.norm) @ self.lm_head.T
+        logits = self.lm_head(self._norm(x, self.norm))
         return logits if all_logits else logits[0]
-
-    def _out(self, att: np.ndarray, lw: LayerWeights) -> np.ndarray:
-        out = att @ lw.wo
-        if lw.bo is not None:
-            out += lw.bo
-        return out
 
     # -- decode: one new token for each of B rows -----------------------------------------
     def decode(self, tokens: np.ndarray, positions: np.ndarray, cache: KVCache) -> np.ndarray:
@@ -246,9 +269,9 @@ class Transformer:
             if mask is not None:
                 scores += mask
             att = _softmax(scores) @ cache.v[i, :b, :, :length]  # [B, K, G, E]
-            x = x + self._out(att.reshape(b, a.n_heads * a.head_dim), lw)
+            x = x + lw.o(att.reshape(b, a.n_heads * a.head_dim))
             x = x + self._mlp(self._norm(x, lw.mlp_norm), lw)
-        return self._norm(x, self.norm) @ self.lm_head.T
+        return self.lm_head(self._norm(x, self.norm))
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
