@@ -178,6 +178,9 @@ class OpenAIEngine(Engine):
         self._client: httpx.AsyncClient | None = None
         self._semaphore: asyncio.Semaphore | None = None
         self._n_supported: bool | None = self.provider.supports_n if self.provider else None
+        self._max_tokens_field = (
+            self.provider.chat_max_tokens_field if self.provider else "max_tokens"
+        )
         self._warned: set[str] = set()
         self.calls = 0  # HTTP attempts made, retries included (visible for tests and ledgers)
 
@@ -322,7 +325,9 @@ class OpenAIEngine(Engine):
 
     async def _once(self, request: GenerationRequest, n: int) -> tuple[list[Sample], Usage | None]:
         """One non-streaming call for `n` samples; the samples and the server's usage."""
-        body = request_body(request, self.model_name, n=n)
+        body = request_body(
+            request, self.model_name, n=n, chat_max_tokens_field=self._max_tokens_field
+        )
         response = await self._send("POST", endpoint_for(request), body)
         payload = self._json(response)
         try:
@@ -336,7 +341,13 @@ class OpenAIEngine(Engine):
     ) -> tuple[list[Sample], Usage | None, float | None]:
         """One streaming call; samples, usage and seconds to the first content delta."""
         client, semaphore = self._pool()
-        body = request_body(request, self.model_name, n=n, stream=True)
+        body = request_body(
+            request,
+            self.model_name,
+            n=n,
+            stream=True,
+            chat_max_tokens_field=self._max_tokens_field,
+        )
         assembler = StreamAssembler(n=n, want_logprobs=request.logprobs)
         decoder = SSEDecoder()
         started = time.perf_counter()

@@ -43,17 +43,27 @@ def endpoint_for(request: GenerationRequest) -> str:
 
 
 def request_body(
-    request: GenerationRequest, model: str, *, n: int | None = None, stream: bool = False
+    request: GenerationRequest,
+    model: str,
+    *,
+    n: int | None = None,
+    stream: bool = False,
+    chat_max_tokens_field: str = "max_tokens",
 ) -> dict[str, Any]:
-    """The JSON body for `request` (with `n` overridden when fanning out single calls)."""
+    """The JSON body for `request` (with `n` overridden when fanning out single calls).
+
+    `chat_max_tokens_field` is "max_completion_tokens" for providers that deprecated
+    "max_tokens" in chat (OpenAI's reasoning models reject it); completions always take
+    "max_tokens".
+    """
+    chat = request.messages is not None
     body: dict[str, Any] = {
         "model": model,
         "n": request.n if n is None else n,
-        "max_tokens": request.max_tokens,
+        (chat_max_tokens_field if chat else "max_tokens"): request.max_tokens,
         "temperature": request.temperature,
         "top_p": request.top_p,
     }
-    chat = request.messages is not None
     if chat:
         body["messages"] = [m.model_dump() for m in request.messages or []]
     elif request.prompt is not None:

@@ -42,6 +42,10 @@ class Provider(BaseModel):
     # Whether /v1/completions (raw prompts) exists there; chat-only providers get a clear
     # error instead of a 404 when a raw prompt is sent.
     supports_completions: bool = True
+    # The chat field for the token budget: OpenAI, Cerebras and Groq document
+    # max_completion_tokens (max_tokens is deprecated there and refused by OpenAI's
+    # reasoning models); self-hosted servers all read max_tokens.
+    chat_max_tokens_field: str = "max_tokens"
     local: bool = False
 
 
@@ -52,6 +56,7 @@ PROVIDERS: dict[str, Provider] = {
             name="cerebras",
             base_url="https://api.cerebras.ai/v1",
             api_key_env="CEREBRAS_API_KEY",
+            chat_max_tokens_field="max_completion_tokens",
         ),
         Provider(
             name="groq",
@@ -59,12 +64,14 @@ PROVIDERS: dict[str, Provider] = {
             api_key_env="GROQ_API_KEY",
             supports_n=False,
             supports_completions=False,
+            chat_max_tokens_field="max_completion_tokens",
         ),
         Provider(
             name="openai",
             base_url="https://api.openai.com/v1",
             api_key_env="OPENAI_API_KEY",
             supports_n=True,
+            chat_max_tokens_field="max_completion_tokens",
         ),
         Provider(name="vllm", base_url="http://localhost:8000/v1", supports_n=True, local=True),
         Provider(name="sglang", base_url="http://localhost:30000/v1", supports_n=True, local=True),

@@ -372,6 +372,9 @@ async def test_provider_preset_reads_its_key_and_skips_n_when_unsupported(monkey
             await engine.generate([GenerationRequest(prompt="1+1=")])
     assert len(gen.samples) == 3
     assert [p.body["n"] for p in server.posts] == [1, 1, 1]
+    # Groq documents max_completion_tokens for chat; max_tokens is deprecated there
+    assert all("max_tokens" not in p.body for p in server.posts)
+    assert all(p.body["max_completion_tokens"] == 256 for p in server.posts)
     assert all(p.headers["authorization"] == "Bearer gsk-test" for p in server.posts)
     assert engine.model_spec == "llama-3.1-70b"
 
