@@ -117,3 +117,17 @@ async def test_resume_refuses_a_log_of_another_configuration(engine, tmp_path):
         )
     assert (tmp_path / LOG_NAME).read_bytes() == before
     shutil.rmtree(tmp_path)
+
+
+async def test_epochs_draw_fresh_seeds_and_give_pass_at_k(engine, tmp_path):
+    configs = expand_grid(["single:temperature=0.8"])
+    result = await run(
+        engine, tmp_path, task=get_task("arith-2", size=2), configs=configs, epochs=2
+    )
+    assert len(result.records) == 4
+    seeds = {(r.sample_id, r.epoch): r.seed for r in result.records}
+    assert seeds[("L2-0", 0)] != seeds[("L2-0", 1)]
+    s = summarize(result.header, result.records).configs[0]
+    assert set(s.pass_at_k) == {1, 2} and set(s.maj_at_k) == {1, 2}
+    assert s.pass_at_k[2] >= s.pass_at_k[1] == s.accuracy.mean
+    assert s.accuracy.n == 2  # clustered by sample: 2 clusters of 2 runs
