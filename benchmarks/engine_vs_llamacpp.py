@@ -2,12 +2,14 @@
 
 Measures, at the same thread count:
   - prompt processing tokens/s (one prompt of --prompt-tokens tokens, prefill only),
-  - batch-1 decode tokens/s (greedy, after the prompt),
+  - batch-1 decode tokens/s (greedy, after the prompt, clock starting at the first token),
   - aggregate tokens/s of --n samples of one prompt at temperature 0.8: thinkfast runs one
     request with n samples (one prefill, rows decode as a batch); llama.cpp's Python API has
     no batched sampling, so the best a Python user gets is --n completions in a row, each
     reusing the cached prompt prefix (llama-cpp-python keeps the KV of a matching prefix).
-and prints thinkfast / llama.cpp ratios.
+and prints thinkfast / llama.cpp ratios. Both engines are loaded first and every repeat
+times them back to back, so a busy machine slows both alike; each figure is the best of
+--repeats. Both see exactly the same token ids.
 
     python benchmarks/engine_vs_llamacpp.py --threads 1
     python benchmarks/engine_vs_llamacpp.py --threads 2 --model path/to/model.gguf
@@ -22,6 +24,13 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
+
+CHAT = [{"role": "user", "content": "Tell me a long story about a lighthouse keeper."}]
+FILLER = (
+    "The history of lighthouses is a history of small improvements: better lamps, "
+    "better lenses, better towers, and keepers who wrote down what they saw. "
+)
 
 
 def main() -> int:
@@ -31,110 +40,27 @@ def main() -> int:
     parser.add_argument("--prompt-tokens", type=int, default=256)
     parser.add_argument("--decode-tokens", type=int, default=64)
     parser.add_argument("--n", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=2, help="best of this many timings")
+    parser.add_argument("--repeats", type=int, default=3, help="best of this many timings")
     parser.add_argument("--json", action="store_true", help="also print one JSON line")
     args = parser.parse_args()
 
-    # Thread count must be fixed before numpy's BLAS starts.
+    # The thread count must be fixed before numpy's BLAS starts.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(args.threads)
-
-    from thinkfast.engine.gguf import find_known_gguf
-
-    path = args.model if args.model.endswith(".gguf") else str(find_known_gguf(args.model))
     try:
         import llama_cpp
     except ImportError:
         print("llama-cpp-python is not installed; see docs/gguf.md", file=sys.stderr)
         return 2
-
-    ours, prompts = bench_thinkfast(path, args)
-    theirs = bench_llamacpp(path, args, llama_cpp, prompts)
-    rows = [
-        ("load s", "load_s", False),
-        ("prompt processing tok/s", "prompt_tps", True),
-        ("batch-1 decode tok/s", "decode_tps", True),
-        (f"n={args.n} aggregate tok/s", "parallel_tps", True),
-    ]
-    print(f"\nmodel {os.path.basename(path)}, {args.threads} thread(s), "
-          f"llama-cpp-python {llama_cpp.__version__}")  # fmt: skip
-    print(f"{'':28s}{'thinkfast':>12s}{'llama.cpp':>12s}{'ratio':>9s}")
-    for label, key, higher_better in rows:
-        ratio = ours[key] / theirs[key] if higher_better else theirs[key] / ours[key]
-        print(f"{label:28s}{ours[key]:12.1f}{theirs[key]:12.1f}{ratio:8.2f}x")
-    print("(ratio > 1: thinkfast faster; load ratio is llama.cpp time / thinkfast time)")
-    print(f"thinkfast resident memory after load: {ours['rss_mib']:.0f} MiB")
-    if args.json:
-        print(json.dumps({"threads": args.threads, "thinkfast": ours, "llama_cpp": theirs}))
-    return 0
-
-
-def prompt_text(tokenizer, n_tokens: int) -> list[int]:
-    base = (
-        "The history of lighthouses is a history of small improvements: better lamps, "
-        "better lenses, better towers, and keepers who wrote down what they saw. "
-    )
-    ids: list[int] = []
-    while len(ids) < n_tokens:
-        ids += tokenizer.encode(base, add_special_tokens=False).ids
-    return ids[:n_tokens]
-
-
-def rss_mib() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def bench_thinkfast(path: str, args) -> tuple[dict[str, float], dict[str, list[int]]]:
-    from thinkfast.engine.local import LocalEngine
+    from thinkfast.engine.footprint import timed_load
+    from thinkfast.engine.gguf import find_known_gguf
     from thinkfast.engine.types import GenerationRequest
 
-    start = time.perf_counter()
-    engine = LocalEngine(path)
-    load_s = time.perf_counter() - start
-    rss = rss_mib()
-    ids = prompt_text(engine.tokenizer, args.prompt_tokens)
-    chat = [{"role": "user", "content": "Tell me a long story about a lighthouse keeper."}]
-
-    prefill = GenerationRequest(prompt_ids=ids, max_tokens=1, temperature=0.0)
-    engine.generate_sync([prefill])  # warm-up: rope tables, caches
-    prompt_tps = max(
-        args.prompt_tokens / engine.generate_sync([prefill])[0].timing.prefill_s
-        for _ in range(args.repeats)
-    )
-
-    greedy = GenerationRequest(messages=chat, max_tokens=args.decode_tokens, temperature=0.0)
-    decode_tps = 0.0
-    for _ in range(args.repeats):
-        g = engine.generate_sync([greedy])[0]
-        decode_tps = max(decode_tps, (g.usage.completion_tokens - 1) / g.timing.decode_s)
-
-    parallel = GenerationRequest(
-        messages=chat, max_tokens=args.decode_tokens, temperature=0.8, n=args.n, seed=0
-    )
-    parallel_tps = 0.0
-    for _ in range(args.repeats):
-        t = time.perf_counter()
-        g = engine.generate_sync([parallel])[0]
-        parallel_tps = max(parallel_tps, g.usage.completion_tokens / (time.perf_counter() - t))
-    stats = {
-        "load_s": load_s,
-        "rss_mib": rss,
-        "prompt_tps": prompt_tps,
-        "decode_tps": decode_tps,
-        "parallel_tps": parallel_tps,
-    }
-    # llama.cpp gets exactly the same token ids (tokenization is tested identical anyway)
-    return stats, {"prefill": ids, "chat": engine.codec.prompt_ids(greedy)}
-
-
-def bench_llamacpp(path: str, args, llama_cpp, prompts: dict[str, list[int]]) -> dict[str, float]:
+    path = args.model if args.model.endswith(".gguf") else str(find_known_gguf(args.model))
+    engine, load = timed_load(path)
     start = time.perf_counter()
     llm = llama_cpp.Llama(
         model_path=path,
@@ -144,46 +70,91 @@ def bench_llamacpp(path: str, args, llama_cpp, prompts: dict[str, list[int]]) ->
         n_threads_batch=args.threads,
         verbose=False,
     )
-    load_s = time.perf_counter() - start
+    llama_load_s = time.perf_counter() - start
 
-    prompt_tps = 0.0
-    for _ in range(args.repeats + 1):  # the first round warms up
+    filler = engine.tokenizer.encode(FILLER * 40, add_special_tokens=False).ids
+    prefill_ids = filler[: args.prompt_tokens]
+    greedy = GenerationRequest(messages=CHAT, max_tokens=args.decode_tokens, temperature=0.0)
+    chat_ids = engine.codec.prompt_ids(greedy)
+    parallel = GenerationRequest(
+        messages=CHAT, max_tokens=args.decode_tokens, temperature=0.8, n=args.n, seed=0
+    )
+
+    # -- thinkfast ---------------------------------------------------------------------
+    def ours_prefill() -> float:
+        request = GenerationRequest(prompt_ids=prefill_ids, max_tokens=1, temperature=0.0)
+        return len(prefill_ids) / engine.generate_sync([request])[0].timing.prefill_s
+
+    def ours_decode() -> float:
+        g = engine.generate_sync([greedy])[0]
+        return (g.usage.completion_tokens - 1) / g.timing.decode_s
+
+    def ours_parallel() -> float:
+        t = time.perf_counter()
+        g = engine.generate_sync([parallel])[0]
+        return g.usage.completion_tokens / (time.perf_counter() - t)
+
+    # -- llama.cpp -----------------------------------------------------------------------
+    def theirs_prefill() -> float:
         llm.reset()
         t = time.perf_counter()
-        llm.eval(prompts["prefill"])
-        prompt_tps = max(prompt_tps, len(prompts["prefill"]) / (time.perf_counter() - t))
+        llm.eval(prefill_ids)
+        return len(prefill_ids) / (time.perf_counter() - t)
 
-    # batch-1 greedy decode through the token-level generator: clock starts at token one
-    decode_tps = 0.0
-    for _ in range(args.repeats):
+    def theirs_decode() -> float:
         count, first = 0, 0.0
-        for token in llm.generate(prompts["chat"], temp=0.0, reset=True):
+        for token in llm.generate(chat_ids, temp=0.0, reset=True):
             count += 1
             if count == 1:
-                first = time.perf_counter()
+                first = time.perf_counter()  # prompt evaluated, first token sampled
             if token == llm.token_eos() or count >= args.decode_tokens:
                 break
-        decode_tps = max(decode_tps, (count - 1) / (time.perf_counter() - first))
+        return (count - 1) / (time.perf_counter() - first)
 
-    # n samples: one completion after another; the prompt prefix stays cached between them
-    parallel_tps = 0.0
-    for _ in range(args.repeats):
+    def theirs_parallel() -> float:
         llm.reset()
         t = time.perf_counter()
         total = 0
-        for i in range(args.n):
+        for i in range(args.n):  # the prompt prefix stays cached between completions
             out = llm.create_completion(
-                prompts["chat"], max_tokens=args.decode_tokens, temperature=0.8, seed=i
+                chat_ids, max_tokens=args.decode_tokens, temperature=0.8, seed=i
             )
             total += out["usage"]["completion_tokens"]
-        parallel_tps = max(parallel_tps, total / (time.perf_counter() - t))
-    llm.close()
-    return {
-        "load_s": load_s,
-        "prompt_tps": prompt_tps,
-        "decode_tps": decode_tps,
-        "parallel_tps": parallel_tps,
+        return total / (time.perf_counter() - t)
+
+    pairs: dict[str, tuple[Callable[[], float], Callable[[], float]]] = {
+        "prompt_tps": (ours_prefill, theirs_prefill),
+        "decode_tps": (ours_decode, theirs_decode),
+        "parallel_tps": (ours_parallel, theirs_parallel),
     }
+    ours: dict[str, float] = {"load_s": load["load_s"], "rss_mib": load["rss_mib"]}
+    theirs: dict[str, float] = {"load_s": llama_load_s}
+    for key, (mine, other) in pairs.items():
+        mine(), other()  # warm-up: rope tables, caches, first-call allocations
+        runs_ours, runs_theirs = [], []
+        for _ in range(args.repeats):  # back to back, so load spikes hit both
+            runs_ours.append(mine())
+            runs_theirs.append(other())
+        ours[key], theirs[key] = max(runs_ours), max(runs_theirs)
+    llm.close()
+
+    rows = [
+        ("load s", "load_s", False),
+        ("prompt processing tok/s", "prompt_tps", True),
+        ("batch-1 decode tok/s", "decode_tps", True),
+        (f"n={args.n} aggregate tok/s", "parallel_tps", True),
+    ]
+    print(f"model {os.path.basename(path)}, {args.threads} thread(s), "
+          f"llama-cpp-python {llama_cpp.__version__}, best of {args.repeats}")  # fmt: skip
+    print(f"{'':28s}{'thinkfast':>12s}{'llama.cpp':>12s}{'ratio':>9s}")
+    for label, key, higher_better in rows:
+        ratio = ours[key] / theirs[key] if higher_better else theirs[key] / ours[key]
+        print(f"{label:28s}{ours[key]:12.1f}{theirs[key]:12.1f}{ratio:8.2f}x")
+    print("(ratio > 1: thinkfast faster; the load ratio is llama.cpp time / thinkfast time)")
+    print(f"thinkfast resident memory after load: {ours['rss_mib']:.0f} MiB")
+    if args.json:
+        print(json.dumps({"threads": args.threads, "thinkfast": ours, "llama_cpp": theirs}))
+    return 0
 
 
 if __name__ == "__main__":
