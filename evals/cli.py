@@ -67,6 +67,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--api-key", default=None, help="API key for --base-url (default: from its provider's env)"
     )
     run.add_argument(
+        "--pack",
+        default=None,
+        help="prompt pack JSON (default: the model folder's, else the chat default)",
+    )
+    run.add_argument(
         "--hardware", default="cs3,h100", help="profiles to emulate latency on (comma list)"
     )
     run.add_argument("--limit", type=int, default=None, help="first N samples of the task")
@@ -140,6 +145,8 @@ def _check_configs(configs: list[Config]) -> None:
 def _make_engine(args: argparse.Namespace) -> tuple[Any, str, dict[str, Any]]:
     hardware = tuple(p.strip() for p in args.hardware.split(",") if p.strip())
     options: dict[str, Any] = {"hardware": list(hardware)}
+    if args.pack:
+        options["pack"] = str(args.pack)
     if args.base_url:
         from thinkfast.engine.openai_engine import OpenAIEngine
 
@@ -192,7 +199,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             return await run_eval(
                 task,
                 configs,
-                athink_solver(engine),
+                athink_solver(engine, **({"pack": args.pack} if args.pack else {})),
                 log_dir=log_dir,
                 model=model,
                 epochs=args.epochs,

@@ -74,13 +74,19 @@ def plan_units(
     ]
 
 
-def athink_solver(engine: Any) -> Solver:
-    """Answer with `thinkfast.orchestrator.athink` on `engine`."""
+def athink_solver(engine: Any, **run_options: Any) -> Solver:
+    """Answer with `thinkfast.orchestrator.athink` on `engine`; `run_options` (e.g. `pack`)
+    go to every query."""
     from thinkfast.orchestrator import athink
 
     async def solve(question: str, config: Config, seed: int) -> Any:
         return await athink(
-            question, strategy=config.strategy, engine=engine, seed=seed, **config.options
+            question,
+            strategy=config.strategy,
+            engine=engine,
+            seed=seed,
+            **run_options,
+            **config.options,
         )
 
     return solve
