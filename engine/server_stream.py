@@ -205,6 +205,11 @@ class CompletionStream:
             await asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.gather(*(s.aclose() for s in streams), return_exceptions=True)
 
+    def _eos_id(self) -> int | None:
+        checkpoint = getattr(self.engine, "checkpoint", None)
+        ids = getattr(checkpoint, "eos_token_ids", None)
+        return int(ids[0]) if ids else None
+
     def _completion_ids(self, text: str) -> list[int]:
         codec = getattr(self.engine, "codec", None)
         if codec is not None and hasattr(codec, "encode"):
@@ -223,14 +228,19 @@ class CompletionStream:
         ttft: float,
     ) -> list[Generation]:
         """Usage and timing of a live stream. Engine streams yield text only, so the
-        completion is re-tokenised: exact for text the tokenizer round-trips, but an end-of-
-        sequence token or the tokens of a cut stop string are not counted, and a sample
-        that used its whole max_tokens is reported as finish_reason "length"."""
+        completion is re-tokenised. A sample shorter than max_tokens stopped on an end-of-
+        sequence token (which LocalEngine counts, so it is added back) unless the request
+        has stop strings, whose cut-off tokens cannot be recovered from the text: the
+        count is exact without stop strings for text the tokenizer round-trips, and may
+        be short by the stop string's tokens with them."""
+        eos = self._eos_id()
         by_request: dict[int, list[Sample]] = {}
         for k, (_, original, _) in enumerate(singles):
             text = "".join(texts[k])
             ids = self._completion_ids(text)
             finish = "length" if len(ids) >= original.max_tokens else "stop"
+            if finish == "stop" and not original.stop and eos is not None:
+                ids.append(eos)
             sample = Sample(text=text, token_ids=ids, finish_reason=finish)
             by_request.setdefault(id(original), []).append(sample)
         generations = []
@@ -257,7 +267,7 @@ class CompletionStream:
         self, chat: bool, requests: list[GenerationRequest], include_usage: bool
     ) -> AsyncIterator[str]:
         """Streams that ask for logprobs are served from the finished generation (engine
-        streams carry text only): the same events, one per token, once decoding is done."""
+        streams carry text only): one delta per choice, once decoding is done."""
         generations = await self._generate(requests)
         return self._replay(chat, requests, generations, include_usage)
 
