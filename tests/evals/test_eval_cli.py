@@ -126,3 +126,9 @@ def test_resume_with_other_configuration_is_refused(tmp_path, capsys):
         capsys, "eval", "run", "arith-1", "--limit", "2", "--log-dir", str(log), "--no-progress"
     )
     assert rc == 2 and "already exists; use --resume" in err
+    # the same command line resumes (nothing left to run) and prints the same table
+    rc, out, err = run_cli(
+        capsys, "eval", "run", "arith-1", "--limit", "2", "--resume", str(log), "--no-progress"
+    )
+    assert rc == 0, err
+    assert "single" in out
