@@ -25,7 +25,7 @@ from thinkfast.engine.types import ChatMessage
 ENGINE_DIR = Path(__file__).resolve().parents[2] / "engine"
 MODEL = "arith-tiny"  # the shipped model: small, fast, and it gives checkable answers
 PROMPT = "12+34="
-LIMITS = ServerLimits(max_tokens=64, max_n=8, max_body_bytes=64 * 1024)
+LIMITS = ServerLimits(max_tokens=128, max_n=8, max_body_bytes=64 * 1024)
 
 
 class CountingEngine(LocalEngine):
@@ -286,7 +286,7 @@ def _bad_requests(model: str) -> list[tuple[str, str, object, int, str]]:
         ("POST", chat, {**ok, "n": 0}, 400, "n"),
         ("POST", chat, {**ok, "n": 9}, 400, "limit of 8"),
         ("POST", chat, {**ok, "max_tokens": 0}, 400, "max_tokens"),
-        ("POST", chat, {**ok, "max_tokens": 65}, 400, "limit of 64"),
+        ("POST", chat, {**ok, "max_tokens": 129}, 400, "limit of 128"),
         ("POST", chat, {**ok, "max_tokens": 1.5}, 400, "max_tokens"),
         ("POST", chat, {**ok, "temperature": 5}, 400, "temperature"),
         ("POST", chat, {**ok, "top_p": 0}, 400, "top_p"),
