@@ -316,7 +316,7 @@ def _rows(summary: RunSummary, profile: str | None) -> tuple[list[str], list[lis
             f"{_f(s.wall_p50_s, '.2f')}/{_f(s.wall_p95_s, '.2f')}",
             _f(s.critical_path_s, ".2f"),
         ]
-        row += [_f(s.emulated_s.get(p), ".3f") for p in summary.profiles]
+        row += [_f(s.emulated_s.get(p), ".3g") for p in summary.profiles]
         row += [_f(s.points_per_1k_tokens, "+.1f")]
         if profile:
             row += [_f(s.points_per_emulated_s.get(profile), "+.0f")]
