@@ -506,7 +506,13 @@ async def test_a_failing_request_cancels_its_siblings_calls():
     "body",
     [
         {"error": {"message": "prompt too long", "code": "context_length_exceeded"}},
-        {"error": {"message": "This model's maximum context length is 8192 tokens."}},
+        {  # vLLM's error shape
+            "object": "error",
+            "message": "This model's maximum context length is 2048 tokens. However, you "
+            "requested 3000 tokens (2900 in the messages, 100 in the completion).",
+            "type": "BadRequestError",
+            "code": 400,
+        },
         {"detail": "the request exceeds the available context size"},
     ],
 )
