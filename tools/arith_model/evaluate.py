@@ -60,7 +60,8 @@ async def evaluate_level(
     samples: int,
     temperature: float,
     seed: int,
-    chunk: int = 32,
+    chunk: int = 64,
+    sampled_count: int | None = None,
 ) -> dict:
     rng = random.Random(seed)
     direct_req = [
@@ -75,39 +76,37 @@ async def evaluate_level(
         pack.render("draft", question=p.question).model_copy(
             update={"temperature": temperature, "n": samples, "seed": seed * 1_000_003 + i}
         )
-        for i, p in enumerate(problems)
+        for i, p in enumerate(problems[:sampled_count])
     ]
     direct = await _ask(engine, direct_req, chunk)
     greedy = await _ask(engine, greedy_req, chunk)
     sampled = await _ask(engine, sampled_req, max(1, chunk // samples))
+    many = problems[: len(sampled)]  # the problems that were sampled
 
     def right(text: str, p: ArithProblem) -> bool:
         return pack.extract_answer(text) == p.target
 
     n = len(problems)
-    res: dict = {"problems": n}
+    res: dict = {"problems": n, "sampled_problems": len(many)}
     res["greedy_direct"] = sum(right(d[0][0], p) for d, p in zip(direct, problems, strict=True)) / n
     res["greedy_thinking"] = (
         sum(right(g[0][0], p) for g, p in zip(greedy, problems, strict=True)) / n
     )
-    single = [right(t, p) for s, p in zip(sampled, problems, strict=True) for t, _ in s]
+    single = [right(t, p) for s, p in zip(sampled, many, strict=True) for t, _ in s]
     res["sampled_thinking"] = sum(single) / len(single)
-    res["majority_of_8"] = (
-        sum(
-            _vote([pack.extract_answer(t) for t, _ in s]) == p.target
-            for s, p in zip(sampled, problems, strict=True)
-        )
-        / n
-    )
-    res["coverage_at_8"] = (
-        sum(any(right(t, p) for t, _ in s) for s, p in zip(sampled, problems, strict=True)) / n
-    )
+    res["majority_of_8"] = sum(
+        _vote([pack.extract_answer(t) for t, _ in s]) == p.target
+        for s, p in zip(sampled, many, strict=True)
+    ) / len(many)
+    res["coverage_at_8"] = sum(
+        any(right(t, p) for t, _ in s) for s, p in zip(sampled, many, strict=True)
+    ) / len(many)
     res["tokens_direct"] = sum(d[0][1] for d in direct) / n
     res["tokens_thinking"] = sum(c for s in sampled for _, c in s) / len(single)
 
     # critic and judge on the model's own candidates
     crit_items, judge_items = [], []
-    for s, p in zip(sampled, problems, strict=True):
+    for s, p in zip(sampled, many, strict=True):
         good = [t for t, _ in s if right(t, p)]
         bad = [t for t, _ in s if not right(t, p) and t.strip()]
         if good:
@@ -164,14 +163,23 @@ async def evaluate_level(
 
 
 async def run(
-    model: str, per_level: int, samples: int, temperature: float, levels: list[int], seed: int
+    model: str,
+    per_level: int,
+    samples: int,
+    temperature: float,
+    levels: list[int],
+    seed: int,
+    sampled_per_level: int | None = None,
+    out: Path | None = None,
 ) -> dict:
+    """Evaluate every level; the report is rewritten to `out` after each level."""
     checkpoint = load_checkpoint(model)
     pack = PromptPack.from_file(Path(checkpoint.path) / "prompt_pack.json")
     engine = LocalEngine(model)
     report = {
         "model": model,
         "per_level": per_level,
+        "sampled_per_level": sampled_per_level or per_level,
         "samples": samples,
         "temperature": temperature,
         "levels": {},
@@ -180,10 +188,21 @@ async def run(
         for level in levels:
             t0 = time.time()
             problems = make_problems(level, "eval", per_level)
-            res = await evaluate_level(engine, pack, problems, samples, temperature, seed + level)
+            res = await evaluate_level(
+                engine,
+                pack,
+                problems,
+                samples,
+                temperature,
+                seed + level,
+                sampled_count=sampled_per_level,
+            )
             res["wall_s"] = round(time.time() - t0, 1)
             report["levels"][str(level)] = res
             print(f"level {level} ({LEVELS[level]}): {json.dumps(res)}", flush=True)
+            if out:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text(json.dumps(report, indent=2) + "\n")
     finally:
         await engine.aclose()
     return report
@@ -195,6 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--model", default="arith-tiny", help="bundled name or folder")
     ap.add_argument("--per-level", type=int, default=500)
+    ap.add_argument(
+        "--sampled-per-level",
+        type=int,
+        default=None,
+        help="sample (and build critic/judge items from) only the first N problems per level",
+    )
     ap.add_argument("--samples", type=int, default=8)
     ap.add_argument("--temperature", type=float, default=0.7)
     ap.add_argument("--levels", default="1,2,3,4")
@@ -202,12 +227,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     levels = [int(x) for x in args.levels.split(",")]
-    report = asyncio.run(
-        run(args.model, args.per_level, args.samples, args.temperature, levels, args.seed)
+    asyncio.run(
+        run(
+            args.model,
+            args.per_level,
+            args.samples,
+            args.temperature,
+            levels,
+            args.seed,
+            args.sampled_per_level,
+            args.out,
+        )
     )
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
     return 0
 
 
