@@ -28,21 +28,9 @@ PROMPT = "12+34="
 LIMITS = ServerLimits(max_tokens=128, max_n=8, max_body_bytes=64 * 1024)
 
 
-class CountingEngine(LocalEngine):
-    """The real LocalEngine, recording how many requests each worker batch held."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.batches: list[int] = []
-
-    def _run_batch(self, jobs):
-        self.batches.append(len(jobs))
-        return super()._run_batch(jobs)
-
-
 @pytest.fixture(scope="module")
 def engine():
-    return CountingEngine(MODEL)
+    return LocalEngine(MODEL)
 
 
 @pytest.fixture(scope="module")
@@ -195,7 +183,7 @@ def test_streaming_with_logprobs_is_served_whole(client, engine):
 
 async def test_concurrent_requests_are_served_together_and_batched(url, engine):
     async with openai.AsyncOpenAI(base_url=url, api_key="unused", max_retries=0) as aclient:
-        engine.batches.clear()
+        engine.batch_log.clear()
         responses = await asyncio.gather(
             *(
                 aclient.chat.completions.create(
@@ -205,8 +193,9 @@ async def test_concurrent_requests_are_served_together_and_batched(url, engine):
             )
         )
     assert len(responses) == 8 and all(r.choices[0].message.content is not None for r in responses)
-    assert sum(engine.batches) == 8
-    assert max(engine.batches) > 1  # requests that arrived together shared an engine step
+    sizes = [record.jobs for record in engine.batch_log]
+    assert sum(sizes) == 8  # every request ran in exactly one batch
+    assert max(sizes) > 1  # requests that arrived together shared engine steps
 
 
 # -- OpenAIEngine against thinkfast serve ---------------------------------------------------
@@ -443,3 +432,17 @@ def test_serve_command_rejects_bad_settings_before_listening(argv, needle, capsy
 
     assert main(["serve", MODEL, "--port", "0", *argv]) == 2
     assert needle in capsys.readouterr().err
+
+
+async def test_openai_engine_with_the_thinkfast_preset_sends_its_key(engine, monkeypatch):
+    monkeypatch.setenv("THINKFAST_API_KEY", "sekret")
+    with running_server(engine, api_key="sekret") as base:
+        remote = OpenAIEngine(engine.model_name, provider="thinkfast", base_url=base)
+        [gen] = await remote.generate([chat_req(temperature=0, max_tokens=4)])
+        await remote.aclose()
+        keyless = OpenAIEngine(engine.model_name, base_url=base, api_key="wrong")
+        with pytest.raises(RemoteEngineError) as info:
+            await keyless.generate([chat_req(max_tokens=4)])
+        await keyless.aclose()
+    assert gen.samples and info.value.status_code == 401
+    assert "API key" in str(info.value)
