@@ -155,18 +155,25 @@ class _Server:
             raise engine_error(exc) from exc
 
     # -- routes ----------------------------------------------------------------------------
-    async def models(self, request: Request) -> Response:
-        self.authorize(request)
+    def _model_entry(self) -> dict[str, Any]:
         window = self.engine.context_length
-        entry = {
+        return {
             "id": self.model,
             "object": "model",
             "created": self.created,
             "owned_by": "thinkfast",
             "context_length": window,
-            "max_model_len": window,
+            "max_model_len": window,  # vLLM's name for it, which some clients read
         }
-        return _json({"object": "list", "data": [entry]})
+
+    async def models(self, request: Request) -> Response:
+        self.authorize(request)
+        return _json({"object": "list", "data": [self._model_entry()]})
+
+    async def model_info(self, request: Request) -> Response:
+        self.authorize(request)
+        self.check_model(request.path_params["model"])
+        return _json(self._model_entry())
 
     async def health(self, request: Request) -> Response:
         return _json({"status": "ok", "model": self.model})
@@ -222,6 +229,7 @@ class _Server:
 
         routes = [
             Route("/v1/models", _guarded(self.models), methods=["GET"]),
+            Route("/v1/models/{model:path}", _guarded(self.model_info), methods=["GET"]),
             Route("/v1/chat/completions", _guarded(self.chat), methods=["POST"]),
             Route("/v1/completions", _guarded(self.completions), methods=["POST"]),
             Route("/health", _guarded(self.health), methods=["GET"]),

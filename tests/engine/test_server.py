@@ -60,6 +60,9 @@ def test_models_lists_the_served_model(client, engine):
     [model] = client.models.list().data
     assert model.id == engine.model_name
     assert model.model_extra["context_length"] == engine.context_length
+    assert client.models.retrieve(engine.model_name).id == engine.model_name
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("gpt-4o")
 
 
 def test_chat_completion_matches_the_engine_and_carries_emulated_timing(client, engine):
