@@ -29,12 +29,13 @@ from typing import Any
 import numpy as np
 
 from .base import Engine
+from .batch import DecodeBatch
 from .checkpoint import Checkpoint
 from .config import ModelArgs
 from .errors import ContextLengthError, EngineError, InvalidRequestError, ThinkfastError
 from .loader import load_checkpoint
-from .model import KVCache, Transformer
-from .sampling import SamplingParams, choose, log_softmax_at, top_alternatives
+from .model import Transformer
+from .sampling import choose, log_softmax_at, top_alternatives
 from .tokenizer import IncrementalDetokenizer, TextCodec
 from .types import Generation, GenerationRequest, Sample, Timing, TokenLogprob, TopLogprob, Usage
 
@@ -196,25 +197,34 @@ class LocalEngine(Engine):
         self._executor.submit(self._drain)
 
     # -- worker side ------------------------------------------------------------------------
+    def _take_pending(self, used: int) -> list[_Job]:
+        """Queued jobs that fit the cache budget next to `used` slots (at least one if idle)."""
+        taken = []
+        with self._lock:
+            while self._pending and (
+                (not taken and not used) or used + self._pending[0].budget <= self.max_batch_tokens
+            ):
+                used += self._pending[0].budget
+                taken.append(self._pending.pop(0))
+        return [j for j in taken if j.future.set_running_or_notify_cancel()]
+
     def _drain(self) -> None:
         while True:
             with self._lock:
                 if not self._pending:
                     self._draining = False
                     return
-                batch, used = [], 0
-                while self._pending and (
-                    not batch or used + self._pending[0].budget <= self.max_batch_tokens
-                ):
-                    used += self._pending[0].budget
-                    batch.append(self._pending.pop(0))
-            batch = [j for j in batch if j.future.set_running_or_notify_cancel()]
+            jobs = self._take_pending(0)
+            if not jobs:
+                continue
+            admitted: list[_Job] = []
             try:
-                self._run_batch(batch)
+                self._run_batch(jobs, admitted)
             except ThinkfastError as exc:
-                self._fail(batch, exc)
+                self._fail(admitted or jobs, exc)
             except Exception as exc:  # numpy or a bug: never leave a caller waiting
-                self._fail(batch, EngineError(f"local engine failed: {type(exc).__name__}: {exc}"))
+                err = EngineError(f"local engine failed: {type(exc).__name__}: {exc}")
+                self._fail(admitted or jobs, err)
 
     @staticmethod
     def _fail(batch: list[_Job], exc: BaseException) -> None:
@@ -222,105 +232,86 @@ class LocalEngine(Engine):
             if not job.future.done():
                 job.future.set_exception(exc)
 
-    def _run_batch(self, jobs: list[_Job]) -> None:
-        if not jobs:
-            return
-        n_rows = sum(j.request.n for j in jobs)
-        max_len = max(len(j.prompt) + j.request.max_tokens for j in jobs)
-        cache = self.model.new_cache(n_rows, max_len)
-        rows: list[_Row] = []
-        first_logits, positions = [], []
-        seeds, temps, top_p, top_k = [], [], [], []
+    def _admit(self, batch: DecodeBatch, jobs: list[_Job], admitted: list[_Job]) -> np.ndarray:
+        """Prefill jobs into the running batch; logits of their rows' first tokens."""
+        rows = []
         for job in jobs:
-            req = job.request
-            t0 = time.perf_counter()
-            logits = self.model.prefill(job.prompt, cache, len(rows))  # [V]: prompt prefilled once
-            cache.copy_row(len(rows), slice(len(rows) + 1, len(rows) + req.n), len(job.prompt))
-            job.prefill_s = time.perf_counter() - t0
-            for i in range(req.n):
-                row = _Row(job=job, max_tokens=req.max_tokens)
-                if req.stop or job.on_delta is not None:
+            job.rows = [
+                _Row(job=job, max_tokens=job.request.max_tokens) for _ in range(job.request.n)
+            ]
+            if job.request.stop or job.on_delta is not None:
+                for row in job.rows:
                     row.detok = IncrementalDetokenizer(self.codec)
-                job.rows.append(row)
-                rows.append(row)
-                first_logits.append(logits)
-                positions.append(len(job.prompt))
-                seeds.append(None if req.seed is None else req.seed + i)
-                temps.append(req.temperature)
-                top_p.append(req.top_p)
-                top_k.append(req.top_k)
-        params = SamplingParams(
-            temperature=np.array(temps, dtype=np.float32),
-            top_p=np.array(top_p, dtype=np.float32),
-            top_k=np.array(top_k, dtype=np.int64),
-            rngs=[np.random.default_rng(s) for s in seeds],
-        )
-        decode_start = time.perf_counter()
+            rows.append(job.rows)
+        admitted.extend(jobs)
+        logits = batch.admit(jobs, rows)
+        start = time.perf_counter()
         for job in jobs:
-            job.decode_start = decode_start
-        steps = self._decode(
-            np.stack(first_logits), np.array(positions, dtype=np.int64), cache, rows, params
-        )
-        self.batch_log.append(
-            BatchRecord(len(jobs), len(rows), steps, tuple(len(r.tokens) for r in rows))
-        )
-        for job in jobs:
-            if not job.future.done():
-                self._complete(job)
+            job.decode_start = start
+        return logits
 
-    def _decode(
-        self,
-        logits: np.ndarray,
-        positions: np.ndarray,
-        cache: KVCache,
-        rows: list[_Row],
-        params: SamplingParams,
-    ) -> int:
-        """Sample, record, finish, and step the model until every row is done; returns steps."""
-        live = np.arange(len(rows))  # cache row of each still-running sample, in order
-        want_top = max((r.job.request.top_logprobs for r in rows), default=0)
+    def _run_batch(self, jobs: list[_Job], admitted: list[_Job]) -> None:
+        """Decode until every row is done, admitting queued jobs at step boundaries.
+
+        Continuous batching: a request that arrives while others decode joins them at the
+        next step (its prompt prefilled then), instead of waiting for the batch to drain.
+        """
+        batch = DecodeBatch(self.model)
+        logits = self._admit(batch, jobs, admitted)
         steps = 0
         while True:
             steps += 1
-            tokens = choose(logits, params)
-            chosen, lse = log_softmax_at(logits, tokens)
-            now = time.perf_counter()
-            finished = (tokens[:, None] == self.eos_ids[None, :]).any(axis=1)
-            for j, row in enumerate(rows[r] for r in live):
-                job = row.job
-                tok = int(tokens[j])
-                row.tokens.append(tok)
-                row.logprobs.append(float(chosen[j]))
-                if job.ttft_s is None:
-                    job.ttft_s = now - job.submitted
-                if want_top and job.request.top_logprobs:
-                    row.top.append(
-                        top_alternatives(logits[j], float(lse[j]), job.request.top_logprobs)
-                    )
-                if finished[j]:
-                    row.finish = "stop"
-                elif row.detok is not None and self._feed_text(row, tok):
-                    row.finish = "stop"
-                elif len(row.tokens) >= row.max_tokens:
-                    row.finish = "length"
-                elif job.cancelled:
-                    row.finish = "length"
-                if row.finish and row.detok is not None and job.on_delta is not None:
-                    self._emit(row, final=True)
-            still = np.array([rows[r].finish is None for r in live], dtype=bool)
-            if not still.any():
-                return steps  # the caller completes the last jobs after logging the batch
-            for job in {rows[r].job for r in live[~still]}:
-                if all(r.finish for r in job.rows):
-                    self._complete(job)
-            keep = np.flatnonzero(still)
-            if len(keep) < len(live):
-                # Drop finished rows from the batch (their cache rows are squeezed out).
-                cache = cache.keep_rows(keep, int(positions[keep].max()))
-                live, positions, tokens = live[keep], positions[keep], tokens[keep]
-                params = params.take(keep)
-            logits = self.model.decode(tokens, positions, cache)  # feed each row's new token
-            positions = positions + 1
+            tokens = choose(logits, batch.params)
+            self._record(batch.rows, logits, tokens)
+            alive = np.array([row.finish is None for row in batch.rows], dtype=bool)
+            done = {row.job for row in batch.rows if row.finish is not None}
+            done = [job for job in done if all(r.finish for r in job.rows)]
+            keep = np.flatnonzero(alive)
+            batch.keep(keep)
+            if not len(batch):
+                break  # the last jobs complete below, after the batch is logged
+            used = sum(job.budget for job in {row.job for row in batch.rows})
+            joining = self._take_pending(used) if self._pending else []
+            for job in done:
+                self._complete(job)
+            parts = [batch.step(tokens[keep])]
+            if joining:  # admitted after the step: their first token comes from the prefill
+                parts.append(self._admit(batch, joining, admitted))
+            logits = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        self.batch_log.append(
+            BatchRecord(
+                len(admitted),
+                sum(j.request.n for j in admitted),
+                steps,
+                tuple(len(r.tokens) for j in admitted for r in j.rows),
+            )
+        )
+        for job in admitted:
+            if not job.future.done():
+                self._complete(job)
+
+    def _record(self, rows: list[_Row], logits: np.ndarray, tokens: np.ndarray) -> None:
+        """Append each row's sampled token and logprob; decide which rows finish."""
+        chosen, lse = log_softmax_at(logits, tokens)
+        now = time.perf_counter()
+        finished = (tokens[:, None] == self.eos_ids[None, :]).any(axis=1)
+        for j, row in enumerate(rows):
+            job = row.job
+            tok = int(tokens[j])
+            row.tokens.append(tok)
+            row.logprobs.append(float(chosen[j]))
+            if job.ttft_s is None:
+                job.ttft_s = now - job.submitted
+            if job.request.top_logprobs:
+                row.top.append(top_alternatives(logits[j], float(lse[j]), job.request.top_logprobs))
+            if finished[j]:
+                row.finish = "stop"
+            elif row.detok is not None and self._feed_text(row, tok):
+                row.finish = "stop"
+            elif len(row.tokens) >= row.max_tokens or job.cancelled:
+                row.finish = "length"
+            if row.finish and row.detok is not None and job.on_delta is not None:
+                self._emit(row, final=True)
 
     def _feed_text(self, row: _Row, tok: int) -> bool:
         """Extend the row's text; True when a stop string appeared (the text is cut there)."""

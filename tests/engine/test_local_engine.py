@@ -78,7 +78,7 @@ def slow_engine(tmp_path_factory):
     return LocalEngine(folder)
 
 
-async def test_concurrent_calls_coalesce_into_one_batch(slow_engine):
+async def test_calls_arriving_mid_decode_join_the_running_batch(slow_engine):
     eng = slow_engine
     eng.batch_log.clear()
     first = asyncio.create_task(eng.generate([req(max_tokens=200, temperature=0.0)]))
@@ -86,10 +86,23 @@ async def test_concurrent_calls_coalesce_into_one_batch(slow_engine):
         await asyncio.sleep(0.001)
     rest = [req(f"prompt {i}", max_tokens=5 + i, seed=i) for i in range(3)]
     gathered = await asyncio.gather(*(eng.generate([r]) for r in rest))
+    assert not first.done()  # the short calls did not wait for the long one
     await first
-    assert [rec.jobs for rec in eng.batch_log] == [1, 3]  # the three waited and ran together
+    assert [rec.jobs for rec in eng.batch_log] == [4]  # continuous batching: they joined
     alone = [(await eng.generate([r]))[0] for r in rest]
     assert [g[0].samples[0].token_ids for g in gathered] == [a.samples[0].token_ids for a in alone]
+
+
+async def test_cache_budget_makes_later_calls_wait_and_coalesce(slow_engine):
+    eng = LocalEngine(slow_engine.checkpoint.path, max_batch_tokens=210)
+    first = asyncio.create_task(eng.generate([req(max_tokens=200, temperature=0.0)]))
+    while not eng._draining:
+        await asyncio.sleep(0.001)
+    rest = [req(f"prompt {i}", max_tokens=5 + i, seed=i) for i in range(3)]
+    gathered = await asyncio.gather(*(eng.generate([r]) for r in rest))
+    assert first.done()  # no room next to the first call: they ran after it ...
+    assert [rec.jobs for rec in eng.batch_log] == [1, 3]  # ... together, as one batch
+    assert all(len(g[0].samples[0].token_ids) == 5 + i for i, g in enumerate(gathered))
 
 
 async def test_cancel_stops_decoding_and_spares_the_rest(slow_engine):
