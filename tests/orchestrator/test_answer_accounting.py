@@ -18,8 +18,8 @@ CONFIGS = [
 
 
 @pytest.mark.parametrize(("strategy", "options"), CONFIGS, ids=[f"{s}-{o}" for s, o in CONFIGS])
-async def test_totals_equal_the_sums_of_the_calls(engine, strategy, options):
-    answer = await athink(QUESTION, strategy, engine, seed=0, **options)
+async def test_totals_equal_the_sums_of_the_calls(engine, quick_pack, strategy, options):
+    answer = await athink(QUESTION, strategy, engine, pack=quick_pack, seed=0, **options)
     calls = answer.calls
     assert calls, "every strategy makes at least one engine call"
     total = answer.usage.total
@@ -48,11 +48,12 @@ async def test_totals_equal_the_sums_of_the_calls(engine, strategy, options):
     json.loads(answer.model_dump_json())
 
 
-async def test_parallel_prompt_branches_overlap_on_the_critical_path(engine):
+async def test_parallel_prompt_branches_overlap_on_the_critical_path(engine, quick_pack):
     answer = await athink(
         QUESTION,
         "best_of_n",
         engine,
+        pack=quick_pack,
         n=4,
         selector="vote",
         prompts=["draft", "draft_direct"],
@@ -67,9 +68,16 @@ async def test_parallel_prompt_branches_overlap_on_the_critical_path(engine):
         assert emulated.sum_of_calls_s == pytest.approx(sum(c.emulated[profile] for c in drafts))
 
 
-async def test_a_judge_waits_on_the_drafts_it_compares(engine):
+async def test_a_judge_waits_on_the_drafts_it_compares(engine, quick_pack):
     answer = await athink(
-        QUESTION, "best_of_n", engine, n=4, selector="judge", temperature=1.5, seed=3
+        QUESTION,
+        "best_of_n",
+        engine,
+        pack=quick_pack,
+        n=4,
+        selector="judge",
+        temperature=1.5,
+        seed=3,
     )
     draft_ids = {c.id for c in answer.calls if c.role == "draft"}
     judges = [c for c in answer.calls if c.role == "judge"]

@@ -6,9 +6,10 @@ from thinkfast.orchestrator import BudgetExhaustedError, StrategyConfigError, at
 QUESTION = "58+67"
 
 
-async def test_token_budget_shrinks_the_draft_batch_and_is_never_exceeded(engine, pack):
+async def test_token_budget_shrinks_the_draft_batch_and_is_never_exceeded(engine, quick_pack):
+    pack = quick_pack
     free = await athink(
-        QUESTION, "best_of_n", engine, n=8, selector="judge", temperature=1.2, seed=5
+        QUESTION, "best_of_n", engine, pack=pack, n=8, selector="judge", temperature=1.2, seed=5
     )
     prompt = free.calls[0].prompt_tokens
     budget = prompt + 3 * pack.draft.max_tokens  # room for three drafts in the worst case
@@ -21,6 +22,7 @@ async def test_token_budget_shrinks_the_draft_batch_and_is_never_exceeded(engine
         temperature=1.2,
         seed=5,
         max_tokens=budget,
+        pack=pack,
     )
     assert capped.usage.total.total_tokens <= budget
     assert capped.calls[0].samples == 3
@@ -37,16 +39,18 @@ async def test_a_budget_below_one_draft_is_a_typed_error(engine):
         await athink(QUESTION, "single", engine, max_tokens=5)
 
 
-async def test_self_refine_stops_cleanly_between_rounds(engine, pack):
-    single = await athink(QUESTION, "single", engine)
-    need = single.usage.total.total_tokens
-    # enough for the draft, not for the worst case of a critique
+async def test_self_refine_stops_cleanly_between_rounds(engine, quick_pack):
+    pack = quick_pack
+    single = await athink(QUESTION, "single", engine, pack=pack)
+    # the draft's worst case fits, a critique's does not (its prompt holds the draft)
+    draft_worst = single.calls[0].prompt_tokens + pack.draft.max_tokens
     answer = await athink(
         QUESTION,
         "self_refine",
         engine,
+        pack=pack,
         max_rounds=3,
-        max_tokens=need + pack.critique.max_tokens // 2,
+        max_tokens=draft_worst + pack.critique.max_tokens // 2,
     )
     assert answer.stopped_for_budget
     assert [c.role for c in answer.calls] == ["draft"]
@@ -54,20 +58,23 @@ async def test_self_refine_stops_cleanly_between_rounds(engine, pack):
     assert answer.rounds and answer.rounds[-1].stopped == "budget"
 
 
-async def test_emulated_budget_caps_the_emulated_critical_path(engine):
-    free = await athink(QUESTION, "self_refine", engine, max_rounds=2, accept="always")
-    assert len(free.calls) >= 3
-    first = free.calls[0].emulated["h100"]
-    cap = first * 1.5  # the draft fits, the next call's worst case does not
+async def test_emulated_budget_caps_the_emulated_critical_path(engine, quick_pack):
+    from thinkfast.orchestrator.budget import RequestCost, emulated_worst_case_s
+
+    single = await athink(QUESTION, "single", engine, pack=quick_pack)
+    worst = RequestCost(single.calls[0].prompt_tokens, 1, quick_pack.draft.max_tokens)
+    cap = 1.01 * emulated_worst_case_s(engine, "h100", [worst])  # the draft surely fits
     capped = await athink(
         QUESTION,
         "self_refine",
         engine,
+        pack=quick_pack,
         max_rounds=2,
         accept="always",
         max_emulated_s=cap,
         profile="h100",
     )
+    assert capped.calls[0].role == "draft" and capped.calls[0].ok
     assert capped.stopped_for_budget and "emulated budget on h100" in capped.budget_stop_reason
     assert capped.latency.emulated["h100"].critical_path_s <= cap
 

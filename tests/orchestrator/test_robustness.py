@@ -10,6 +10,7 @@ from thinkfast.orchestrator import (
     astream,
     athink,
 )
+from thinkfast.orchestrator.nodes import representatives
 
 QUESTION = "347*29"
 
@@ -59,11 +60,11 @@ async def test_a_failing_judge_falls_back_to_the_vote(engine, pack):
         pack=broken(pack, engine, "judge"),
         n=6,
         selector="judge",
-        temperature=2.0,
+        prompts=["draft_direct"],
+        temperature=3.0,
         seed=4,
     )
-    distinct = {c.answer for c in answer.candidates}
-    if len(distinct) < 2:
+    if len(representatives(answer.candidates)) < 2:
         pytest.skip("all drafts agreed, no judge was needed")
     assert [f.role for f in answer.failures] == ["judge"]
     assert "cut short" in answer.decisions[-1].detail
@@ -76,7 +77,7 @@ async def test_cancelling_athink_stops_the_engine_work(engine):
     longest = max(c.completion_tokens for c in full.candidates)
     assert longest > 8  # otherwise there is nothing to cut short
 
-    batches = len(engine.batch_log)
+    last = engine.batch_log[-1] if engine.batch_log else None  # batch_log is a bounded deque
     started = asyncio.Event()
 
     async def consume():
@@ -85,11 +86,15 @@ async def test_cancelling_athink_stops_the_engine_work(engine):
                 started.set()
 
     task = asyncio.create_task(consume())
-    await started.wait()
-    while not engine.batch_log or len(engine.batch_log) == batches:
-        # wait until the worker has the batch (it records it when done)
-        task.cancel()
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(started.wait(), timeout=60)
+    task.cancel()
+
+    async def batch_done():
+        # the worker records a batch when its last row stops
+        while not engine.batch_log or engine.batch_log[-1] is last:
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(batch_done(), timeout=60)
     with pytest.raises(asyncio.CancelledError):
         await task
     record = engine.batch_log[-1]

@@ -3,11 +3,18 @@
 from thinkfast.orchestrator import Answer, astream, athink
 
 
-async def test_events_follow_the_graph_and_end_with_the_answer(engine):
+async def test_events_follow_the_graph_and_end_with_the_answer(engine, quick_pack):
     events = [
         e
         async for e in astream(
-            "58+67", "best_of_n", engine, n=3, selector="judge", temperature=1.5, seed=9
+            "58+67",
+            "best_of_n",
+            engine,
+            pack=quick_pack,
+            n=3,
+            selector="judge",
+            temperature=1.5,
+            seed=9,
         )
     ]
     kinds = [e.kind for e in events]
@@ -26,8 +33,8 @@ async def test_events_follow_the_graph_and_end_with_the_answer(engine):
         assert "choice" in kinds
 
 
-async def test_streamed_and_awaited_answers_agree(engine):
-    streamed = [e async for e in astream("58+67", "single", engine)][-1].result
-    awaited = await athink("58+67", "single", engine)
+async def test_streamed_and_awaited_answers_agree(engine, quick_pack):
+    streamed = [e async for e in astream("58+67", "single", engine, pack=quick_pack)][-1].result
+    awaited = await athink("58+67", "single", engine, pack=quick_pack)
     assert streamed.text == awaited.text
     assert streamed.usage.total.total_tokens == awaited.usage.total.total_tokens

@@ -27,3 +27,17 @@ def pack(engine):
     from thinkfast.orchestrator import pack_for
 
     return pack_for(engine)
+
+
+@pytest.fixture(scope="session")
+def quick_pack(pack):
+    """The model's own pack with short allowances, for tests of the plumbing (ledger,
+    budgets, events, CLI) rather than of answer quality: same prompts, fewer tokens."""
+    caps = {"draft": 96, "critique": 48, "judge": 48, "refine": 96}
+    update = {
+        role: pack.role(role).model_copy(
+            update={"max_tokens": min(cap, pack.role(role).max_tokens)}
+        )
+        for role, cap in caps.items()
+    }
+    return pack.model_copy(update=update)

@@ -32,8 +32,8 @@ def test_the_vote_is_decided_when_the_leader_cannot_be_caught():
     assert representatives(drawn)[0].answer == "7" and len(representatives(drawn)) == 2
 
 
-async def test_n_drafts_are_one_request(engine):
-    answer = await athink(QUESTION, "best_of_n", engine, n=8, seed=0)
+async def test_n_drafts_are_one_request(engine, quick_pack):
+    answer = await athink(QUESTION, "best_of_n", engine, pack=quick_pack, n=8, seed=0)
     (draft,) = answer.calls
     assert (draft.role, draft.requests, draft.samples) == ("draft", 1, 8)
     assert len(answer.candidates) == 8
@@ -45,9 +45,16 @@ async def test_n_drafts_are_one_request(engine):
     assert answer.chosen.votes == max(v for a, v in counts.items() if a is not None)
 
 
-async def test_judge_tournament_rounds_are_batched(engine):
+async def test_judge_tournament_rounds_are_batched(engine, quick_pack):
     answer = await athink(
-        QUESTION, "best_of_n", engine, n=8, selector="judge", temperature=1.5, seed=1
+        QUESTION,
+        "best_of_n",
+        engine,
+        pack=quick_pack,
+        n=5,
+        selector="judge",
+        temperature=1.0,
+        seed=1,
     )
     distinct = len(representatives(answer.candidates))
     judges = [c for c in answer.calls if c.role == "judge"]
@@ -64,9 +71,16 @@ async def test_judge_tournament_rounds_are_batched(engine):
         assert answer.selected == matches[-1].winner
 
 
-async def test_score_selector_critiques_each_distinct_draft_in_one_call(engine):
+async def test_score_selector_critiques_each_distinct_draft_in_one_call(engine, quick_pack):
     answer = await athink(
-        QUESTION, "best_of_n", engine, n=4, selector="score", temperature=1.5, seed=2
+        QUESTION,
+        "best_of_n",
+        engine,
+        pack=quick_pack,
+        n=4,
+        selector="score",
+        temperature=1.5,
+        seed=2,
     )
     (critique,) = [c for c in answer.calls if c.role == "critique"]
     assert critique.requests == len({c.text for c in answer.candidates})
@@ -75,11 +89,19 @@ async def test_score_selector_critiques_each_distinct_draft_in_one_call(engine):
     assert answer.chosen.scores[0] == best
 
 
-async def test_logprob_and_reward_selectors(engine):
+async def test_logprob_and_reward_selectors(engine, quick_pack):
     by_logprob = await athink(
-        QUESTION, "best_of_n", engine, n=4, selector="logprob", temperature=1.5, seed=3
+        QUESTION,
+        "best_of_n",
+        engine,
+        pack=quick_pack,
+        n=4,
+        selector="logprob",
+        temperature=1.5,
+        seed=3,
     )
-    assert by_logprob.chosen.mean_logprob == max(c.mean_logprob for c in by_logprob.candidates)
+    readable = [c for c in by_logprob.candidates if c.answer is not None] or by_logprob.candidates
+    assert by_logprob.chosen.mean_logprob == max(c.mean_logprob for c in readable)
 
     seen = []
 
@@ -91,6 +113,7 @@ async def test_logprob_and_reward_selectors(engine):
         QUESTION,
         "best_of_n",
         engine,
+        pack=quick_pack,
         n=4,
         selector="reward",
         reward=shortest,
@@ -103,9 +126,16 @@ async def test_logprob_and_reward_selectors(engine):
 
 
 async def test_adaptive_drawing_stops_once_the_vote_is_decided(engine):
-    # greedy drafts always agree: after 6 of 8 the leader cannot be caught
+    # greedy direct answers always agree: after 6 of 8 the leader cannot be caught
     answer = await athink(
-        QUESTION, "best_of_n", engine, n=8, adaptive=True, batch=2, temperature=0.0
+        QUESTION,
+        "best_of_n",
+        engine,
+        n=8,
+        adaptive=True,
+        batch=2,
+        temperature=0.0,
+        prompts=["draft_direct"],
     )
     drafts = [c for c in answer.calls if c.role == "draft"]
     assert [c.samples for c in drafts] == [2, 2, 2]
@@ -114,7 +144,7 @@ async def test_adaptive_drawing_stops_once_the_vote_is_decided(engine):
     assert answer.latency.critical_path_s == pytest.approx(sum(c.wall_s for c in drafts))
 
 
-async def test_seeded_runs_repeat(engine):
-    one = await athink(QUESTION, "best_of_n", engine, n=4, seed=21)
-    two = await athink(QUESTION, "best_of_n", engine, n=4, seed=21)
+async def test_seeded_runs_repeat(engine, quick_pack):
+    one = await athink(QUESTION, "best_of_n", engine, pack=quick_pack, n=4, seed=21)
+    two = await athink(QUESTION, "best_of_n", engine, pack=quick_pack, n=4, seed=21)
     assert [c.text for c in one.candidates] == [c.text for c in two.candidates]

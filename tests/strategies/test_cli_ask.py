@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from thinkfast.orchestrator import Answer
 
 from thinkfast.cli import main
@@ -9,9 +10,29 @@ from thinkfast.cli import main
 from .conftest import MODEL
 
 
-def test_ask_prints_the_answer_and_a_cost_table(capsys, engine):
+@pytest.fixture
+def quick_file(tmp_path, quick_pack):
+    path = tmp_path / "quick_pack.json"
+    path.write_text(quick_pack.model_dump_json())
+    return str(path)
+
+
+def test_ask_prints_the_answer_and_a_cost_table(capsys, quick_file):
     code = main(
-        ["ask", "58+67", "--model", MODEL, "-S", "n=3", "-S", "selector=vote", "--seed", "1"]
+        [
+            "ask",
+            "58+67",
+            "--model",
+            MODEL,
+            "--pack",
+            quick_file,
+            "-S",
+            "n=3",
+            "-S",
+            "selector=vote",
+            "--seed",
+            "1",
+        ]
     )
     out = capsys.readouterr().out
     assert code == 0
@@ -20,9 +41,21 @@ def test_ask_prints_the_answer_and_a_cost_table(capsys, engine):
     assert "crit path" in out and "cs3" in out and "h100" in out
 
 
-def test_ask_json_is_an_answer(capsys, engine):
+def test_ask_json_is_an_answer(capsys, quick_file):
     code = main(
-        ["ask", "58+67", "--model", MODEL, "--strategy", "single", "--json", "--hardware", "h100"]
+        [
+            "ask",
+            "58+67",
+            "--model",
+            MODEL,
+            "--pack",
+            quick_file,
+            "--strategy",
+            "single",
+            "--json",
+            "--hardware",
+            "h100",
+        ]
     )
     assert code == 0
     answer = Answer.model_validate_json(capsys.readouterr().out)
@@ -30,9 +63,21 @@ def test_ask_json_is_an_answer(capsys, engine):
     assert set(answer.latency.emulated) == {"h100"}
 
 
-def test_ask_trace_prints_every_call(capsys, engine):
+def test_ask_trace_prints_every_call(capsys, quick_file):
     code = main(
-        ["ask", "58+67", "--model", MODEL, "-s", "self_refine", "-S", "max_rounds=1", "--trace"]
+        [
+            "ask",
+            "58+67",
+            "--model",
+            MODEL,
+            "--pack",
+            quick_file,
+            "-s",
+            "self_refine",
+            "-S",
+            "max_rounds=1",
+            "--trace",
+        ]
     )
     out = capsys.readouterr().out
     assert code == 0

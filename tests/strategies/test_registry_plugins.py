@@ -77,9 +77,9 @@ def plugin_dist(tmp_path, monkeypatch):
     sys.modules.pop("tf_plugin_blurt", None)
 
 
-async def test_an_installed_plugin_runs_by_name(plugin_dist, engine):
+async def test_an_installed_plugin_runs_by_name(plugin_dist, engine, quick_pack):
     assert available_strategies()["think_or_blurt"] == "tf_plugin_blurt:ThinkOrBlurt"
-    answer = await athink("58+67", "think_or_blurt", engine)
+    answer = await athink("58+67", "think_or_blurt", engine, pack=quick_pack)
     assert answer.strategy == "think_or_blurt"
     assert {c.source for c in answer.candidates} == {"draft", "draft_direct"}
     assert answer.decisions[-1].kind == "logprob"
@@ -126,7 +126,7 @@ def test_compiled_graphs_are_cached_per_configuration():
     assert isinstance(best_of_n(), Strategy)
 
 
-async def test_a_strategy_graph_embeds_as_a_subgraph(engine):
+async def test_a_strategy_graph_embeds_as_a_subgraph(engine, quick_pack):
     thinking = get_strategy("best_of_n")(n=3, selector="vote").graph
 
     async def shout(state: GraphState):
@@ -139,7 +139,7 @@ async def test_a_strategy_graph_embeds_as_a_subgraph(engine):
     app.add_edge(START, "think")
     app.add_edge("think", "shout")
     app.add_edge("shout", END)
-    ctx = run_context(engine, seed=1)
+    ctx = run_context(engine, pack=quick_pack, seed=1)
     out = await app.compile().ainvoke({"question": "58+67"}, context=ctx)
     assert out["question"].startswith("58+67 -> ")
     assert len(out["candidates"]) == 3

@@ -39,8 +39,10 @@ async def test_rounds_follow_critique_refine_judge_and_guard_the_answer(engine):
     assert answer.flips == sum(r.flipped for r in answer.rounds)
 
 
-async def test_accept_always_keeps_every_revision(engine):
-    answer = await athink(QUESTION, "self_refine", engine, max_rounds=2, accept="always")
+async def test_accept_always_keeps_every_revision(engine, quick_pack):
+    answer = await athink(
+        QUESTION, "self_refine", engine, pack=quick_pack, max_rounds=2, accept="always"
+    )
     assert "judge" not in answer.usage.by_role
     for record in answer.rounds:
         if record.revision is not None:
