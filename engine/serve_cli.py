@@ -40,6 +40,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-n", type=int, default=64, help="ceiling on n")
     p.add_argument("--max-body-bytes", type=int, default=1 << 20, help="largest request body")
     p.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=256,
+        help="generation requests served at once; more get 429 with Retry-After",
+    )
+    p.add_argument(
         "--hardware",
         default="cs3,h100",
         help="comma-separated hardware profiles to emulate in each response's timing",
@@ -67,7 +73,10 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         limits = ServerLimits(
-            max_body_bytes=args.max_body_bytes, max_tokens=args.max_tokens_limit, max_n=args.max_n
+            max_body_bytes=args.max_body_bytes,
+            max_tokens=args.max_tokens_limit,
+            max_n=args.max_n,
+            max_in_flight=args.max_in_flight,
         )
     except ValidationError as exc:
         problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())

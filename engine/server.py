@@ -20,7 +20,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 from .base import Engine
@@ -45,6 +45,7 @@ from .types import Generation, GenerationRequest
 try:
     import uvicorn
     from starlette.applications import Starlette
+    from starlette.background import BackgroundTask
     from starlette.exceptions import HTTPException
     from starlette.requests import Request
     from starlette.responses import Response, StreamingResponse
@@ -65,11 +66,29 @@ def _json(obj: Any, status: int = 200) -> Response:
 
 
 def _error(exc: ApiError) -> Response:
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     response = _json(exc.body(), exc.status)
-    if headers:
-        response.headers.update(headers)
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    response.headers.update(exc.headers)
     return response
+
+
+# What a busy server tells clients to wait: long enough for a few decode batches to finish,
+# short enough that a retrying client (OpenAIEngine honours it) barely notices.
+BUSY_RETRY_AFTER_S = 1
+
+
+class _Slot:
+    """One admitted generation request; released once, by whichever end comes first."""
+
+    def __init__(self, server: _Server) -> None:
+        self._server = server
+        self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._server.in_flight -= 1
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -108,6 +127,7 @@ class _Server:
         # The engine's own name is always accepted too, so both spellings work.
         self.names = {self.model, engine.model_name}
         self.created = int(time.time())
+        self.in_flight = 0  # generation requests admitted and not yet finished
 
     # -- request plumbing ------------------------------------------------------------------
     def authorize(self, request: Request) -> None:
@@ -136,6 +156,35 @@ class _Server:
                 raise ApiError(413, f"request body exceeds the limit of {limit} bytes")
             parts.append(part)
         return b"".join(parts)
+
+    def admit(self) -> _Slot:
+        """A slot for one generation request, or 429 when `max_in_flight` are running
+        (the engine would only queue them, holding memory and connections meanwhile)."""
+        limit = self.limits.max_in_flight
+        if self.in_flight >= limit:
+            raise ApiError(
+                429,
+                f"the server is busy: {self.in_flight} requests in flight (limit {limit}); "
+                f"retry after {BUSY_RETRY_AFTER_S}s",
+                type="rate_limit_error",
+                code="server_busy",
+                headers={"Retry-After": str(BUSY_RETRY_AFTER_S)},
+            )
+        self.in_flight += 1
+        return _Slot(self)
+
+    async def admitted(self, request: Request, handler: Any) -> Response:
+        """Run a generation handler in a slot; a stream keeps its slot until it ends."""
+        self.authorize(request)
+        slot = self.admit()
+        try:
+            response = await handler(request, slot)
+        except BaseException:
+            slot.release()
+            raise
+        if not isinstance(response, StreamingResponse):
+            slot.release()
+        return response
 
     def check_model(self, model: str) -> None:
         if model not in self.names:
@@ -176,42 +225,64 @@ class _Server:
         return _json(self._model_entry())
 
     async def health(self, request: Request) -> Response:
-        return _json({"status": "ok", "model": self.model})
+        return _json(
+            {
+                "status": "ok",
+                "model": self.model,
+                "in_flight": self.in_flight,
+                "max_in_flight": self.limits.max_in_flight,
+            }
+        )
 
     async def chat(self, request: Request) -> Response:
-        self.authorize(request)
+        return await self.admitted(request, self._chat)
+
+    async def completions(self, request: Request) -> Response:
+        return await self.admitted(request, self._completions)
+
+    async def _chat(self, request: Request, slot: _Slot) -> Response:
         body = parse_body(await self.read_body(request), ChatCompletionBody)
         self.check_model(body.model)
         greq = chat_requests(
             body, self.limits, self.engine.count_tokens, self.engine.context_length
         )
         if body.stream:
-            return await self.stream(True, [greq], body)
+            return await self.stream(True, [greq], body, slot)
         [generation] = await self.generate([greq])
         return _json(chat_response(self.model, generation))
 
-    async def completions(self, request: Request) -> Response:
-        self.authorize(request)
+    async def _completions(self, request: Request, slot: _Slot) -> Response:
         body = parse_body(await self.read_body(request), CompletionBody)
         self.check_model(body.model)
         greqs = completion_requests(
             body, self.limits, self.engine.count_tokens, self.engine.context_length
         )
         if body.stream:
-            return await self.stream(False, greqs, body)
+            return await self.stream(False, greqs, body, slot)
         generations = await self.generate(greqs)
         return _json(completion_response(self.model, generations, greqs))
 
     # -- streaming -------------------------------------------------------------------------
     async def stream(
-        self, chat: bool, requests: list[GenerationRequest], body: Any
+        self, chat: bool, requests: list[GenerationRequest], body: Any, slot: _Slot
     ) -> StreamingResponse:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         events = await CompletionStream(self.engine, self.model, chat).open(requests, include_usage)
+
+        async def releasing() -> AsyncIterator[str]:
+            try:
+                async for line in events:
+                    yield line
+            finally:
+                slot.release()
+
         return StreamingResponse(
-            events,
+            releasing(),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            # belt and braces: should the iterator never start (a client gone before the
+            # first byte), its finally would not run, but this does; release is idempotent
+            background=BackgroundTask(slot.release),
         )
 
     # -- the app ---------------------------------------------------------------------------

@@ -61,6 +61,7 @@ class ApiError(Exception):
         type: str = "invalid_request_error",
         param: str | None = None,
         code: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -68,6 +69,7 @@ class ApiError(Exception):
         self.type = type
         self.param = param
         self.code = code
+        self.headers = dict(headers or {})
 
     def body(self) -> dict[str, Any]:
         return {
@@ -118,6 +120,9 @@ class ServerLimits(BaseModel):
     max_tokens: int = Field(4096, ge=1, description="ceiling on max_tokens per sample")
     max_n: int = Field(64, ge=1, le=256)
     max_prompts: int = Field(64, ge=1, description="prompts in one /v1/completions call")
+    max_in_flight: int = Field(
+        256, ge=1, description="generation requests served at once; more get 429 + Retry-After"
+    )
 
 
 # -- request schemas ------------------------------------------------------------------

@@ -11,6 +11,8 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -428,6 +430,7 @@ def test_listening_socket_is_tcp_so_responses_are_not_delayed_by_nagle():
         (["--pace", "nope"], "unknown hardware profile"),
         (["--max-n", "0"], "max_n"),
         (["--max-tokens-limit", "0"], "max_tokens"),
+        (["--max-in-flight", "0"], "max_in_flight"),
     ],
 )
 def test_serve_command_rejects_bad_settings_before_listening(argv, needle, capsys):
@@ -449,3 +452,72 @@ async def test_openai_engine_with_the_thinkfast_preset_sends_its_key(engine, mon
         await keyless.aclose()
     assert gen.samples and info.value.status_code == 401
     assert "API key" in str(info.value)
+
+
+class GatedEngine(LocalEngine):
+    """The real LocalEngine whose streams wait for a gate, to hold a request in flight."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.gate = threading.Event()
+
+    async def _stream(self, request):
+        while not self.gate.is_set():
+            await asyncio.sleep(0.01)
+        async for delta in super()._stream(request):
+            yield delta
+
+
+def test_busy_server_answers_429_with_retry_after_and_recovers():
+    engine = GatedEngine(MODEL)
+    limits = ServerLimits(max_in_flight=1)
+    held_body = {"model": MODEL, "messages": user(), "max_tokens": 8, "stream": True}
+    plain = {"model": MODEL, "messages": user(), "max_tokens": 4}
+    with running_server(engine, limits=limits) as base, httpx.Client(timeout=30) as http:
+        held = threading.Thread(
+            target=lambda: httpx.post(base + "/chat/completions", json=held_body, timeout=30)
+        )
+        held.start()
+        health = base.removesuffix("/v1") + "/health"
+        for _ in range(500):  # until the held stream occupies the only slot
+            if http.get(health).json()["in_flight"] == 1:
+                break
+            time.sleep(0.01)
+        busy = http.post(base + "/chat/completions", json=plain)
+        assert busy.status_code == 429
+        assert busy.headers["retry-after"] == "1"
+        assert busy.json()["error"]["code"] == "server_busy"
+        assert http.get(base + "/models").status_code == 200  # listing needs no slot
+
+        # OpenAIEngine waits out the Retry-After and gets in once the slot is free
+        remote = OpenAIEngine(MODEL, base_url=base, retry=RetryPolicy(deadline_s=20))
+        result: dict = {}
+        client = threading.Thread(
+            target=lambda: result.update(gen=remote.generate_sync([chat_req(max_tokens=4)]))
+        )
+        client.start()
+        time.sleep(0.3)
+        engine.gate.set()
+        held.join(30)
+        client.join(30)
+        assert result["gen"][0].samples and remote.calls >= 2
+        # every slot came back: requests one after another all get in
+        assert [
+            http.post(base + "/chat/completions", json=plain).status_code for _ in range(3)
+        ] == [200] * 3
+
+
+def test_a_client_gone_before_the_first_byte_gives_its_slot_back():
+    engine = GatedEngine(MODEL)
+    body = {"model": MODEL, "messages": user(), "max_tokens": 8, "stream": True}
+    with running_server(engine, limits=ServerLimits(max_in_flight=1)) as base:
+        health = base.removesuffix("/v1") + "/health"
+        with pytest.raises(httpx.ReadTimeout):  # the stream is gated: nothing arrives
+            httpx.post(base + "/chat/completions", json=body, timeout=0.5)
+        assert httpx.get(health).json()["in_flight"] == 1
+        engine.gate.set()  # the response now starts, for a client that has left
+        for _ in range(500):
+            if httpx.get(health).json()["in_flight"] == 0:
+                break
+            time.sleep(0.01)
+        assert httpx.get(health).json()["in_flight"] == 0
