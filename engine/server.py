@@ -31,7 +31,7 @@ from .server_api import (
     CompletionBody,
     ServeDependencyError,
     ServerLimits,
-    chat_requests,
+    chat_request,
     chat_response,
     completion_requests,
     completion_response,
@@ -243,9 +243,7 @@ class _Server:
     async def _chat(self, request: Request, slot: _Slot) -> Response:
         body = parse_body(await self.read_body(request), ChatCompletionBody)
         self.check_model(body.model)
-        greq = chat_requests(
-            body, self.limits, self.engine.count_tokens, self.engine.context_length
-        )
+        greq = chat_request(body, self.limits, self.engine.count_tokens, self.engine.context_length)
         if body.stream:
             return await self.stream(True, [greq], body, slot)
         [generation] = await self.generate([greq])

@@ -31,7 +31,7 @@ __all__ = [
     "ChatCompletionBody",
     "CompletionBody",
     "parse_body",
-    "chat_requests",
+    "chat_request",
     "completion_requests",
     "chat_response",
     "completion_response",
@@ -288,7 +288,7 @@ def _common(body: _SamplingBody, limits: ServerLimits) -> dict[str, Any]:
     return fields
 
 
-def chat_requests(
+def chat_request(
     body: ChatCompletionBody, limits: ServerLimits, count_tokens: Any, context: int | None
 ) -> GenerationRequest:
     fields = _common(body, limits)
