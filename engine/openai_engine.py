@@ -330,6 +330,9 @@ class OpenAIEngine(Engine):
         )
         response = await self._send("POST", endpoint_for(request), body)
         payload = self._json(response)
+        if "choices" not in payload and "error" in payload:
+            # some proxies answer 200 with an error body; say what it said
+            raise TransientError(f"HTTP 200 with an error: {payload['error']!r:.300}")
         try:
             samples = samples_from_choices(payload.get("choices"), want_logprobs=request.logprobs)
         except MalformedResponseError as exc:

@@ -202,6 +202,15 @@ async def test_dropped_connection_and_malformed_body_are_retried():
     assert len(server.posts) == 3 and gen.text.startswith("call3:")
 
 
+async def test_an_error_body_with_status_200_is_retried_and_quoted():
+    policy = RetryPolicy(max_attempts=2, backoff_initial_s=0.01, jitter_s=0)
+    async with FaultServer([Reply(200, {"error": {"message": "upstream gone"}})] * 2) as server:
+        engine = engine_for(server, retry=policy)
+        with pytest.raises(RemoteEngineError, match="upstream gone"):
+            await engine.generate([chat()])
+    assert len(server.posts) == 2
+
+
 @pytest.mark.parametrize(
     ("status", "message", "hint"),
     [
