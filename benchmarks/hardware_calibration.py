@@ -31,7 +31,7 @@ DEFAULT_MODEL = next(
 
 
 def published_figures() -> None:
-    print("## Published single-stream decode speed vs emulator (batch 1, 1,024 positions)\n")
+    print("### Published single-stream decode speed vs emulator (batch 1, 1,024 positions)\n")
     print(
         "| hardware | model | devices | published tok/s | emulator tok/s | ratio | error | fitted |"
     )
@@ -47,7 +47,7 @@ def published_figures() -> None:
 
 
 def h100_deployments() -> None:
-    print("\n## Which H100 deployment gives the quoted 242 tok/s for Llama 3.1 8B?\n")
+    print("\n### Which H100 deployment gives the quoted 242 tok/s for Llama 3.1 8B?\n")
     print("| deployment | emulator tok/s | ratio to 242 |")
     print("|---|---|---|")
     spec = get_spec("llama-3.1-8b")
@@ -63,7 +63,7 @@ def h100_deployments() -> None:
 
 def seed_cost() -> None:
     p = project("llama-3.1-70b", "cs3", batch=1, context=1024)
-    print("\n## Seed-discussion cost check (4 x CS-3, Llama 3.1 70B, batch 1)\n")
+    print("\n### Seed-discussion cost check (4 x CS-3, Llama 3.1 70B, batch 1)\n")
     print(
         f"emulator: ${p.usd_per_million_tokens:,.0f} per million tokens; "
         f"seed discussion's estimate: $250; ratio {p.usd_per_million_tokens / 250:.2f}"
@@ -71,7 +71,7 @@ def seed_cost() -> None:
 
 
 def local_cpu(model_dir: Path) -> None:
-    print(f"\n## local-cpu profile vs the real LocalEngine ({model_dir.name})\n")
+    print(f"\n### local-cpu profile vs the real LocalEngine ({model_dir.name})\n")
     engine = LocalEngine(model_dir, hardware=("local-cpu",))
     engine.generate_sync([GenerationRequest(prompt="warm up", max_tokens=4)])
     print("| n | max_tokens | wall s | emulated local-cpu s | emulated / wall |")
