@@ -25,6 +25,7 @@ import numpy as np
 
 from .checkpoint import Checkpoint
 from .errors import ModelLoadError, UnsupportedArchitectureError
+from .gguf_dequant import dequantize
 from .gguf_reader import GGUFFile, GGUFTensor, read_gguf_file
 from .gguf_tokenizer import vocab_from_metadata
 
@@ -265,19 +266,16 @@ def unpermute_rotary(w: np.ndarray, n_heads: int) -> np.ndarray:
 
 def _dequantize(tensor: GGUFTensor) -> np.ndarray:
     from gguf import GGMLQuantizationType
-    from gguf.quants import dequantize
 
-    qtype = GGMLQuantizationType(tensor.ggml_type)
     try:
-        array = dequantize(tensor.data, qtype)
+        # numpy's row-major shape (ggml's dims reversed) is already HF's (out, in)
+        return dequantize(tensor.data, tensor.ggml_type, tensor.shape)
     except (NotImplementedError, ValueError, KeyError) as exc:
         raise UnsupportedArchitectureError(
-            f"tensor {tensor.name} is stored as {qtype.name}, which the gguf package cannot "
-            "dequantize; accepted: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K "
-            "and the IQ types gguf implements"
+            f"tensor {tensor.name} is stored as {GGMLQuantizationType(tensor.ggml_type).name}, "
+            "which the gguf package cannot dequantize; accepted: F32, F16, BF16, Q4_0, Q4_1, "
+            "Q5_0, Q5_1, Q8_0, Q2_K..Q6_K and the IQ types gguf implements"
         ) from exc
-    # numpy's row-major shape (ggml's dims reversed) is already HF's (out_features, in_features)
-    return np.ascontiguousarray(array, dtype=np.float32).reshape(tensor.shape)
 
 
 class GGUFWeights(Mapping[str, np.ndarray]):
@@ -295,6 +293,9 @@ class GGUFWeights(Mapping[str, np.ndarray]):
         tensor, heads = self._entries[name]
         array = _dequantize(tensor)
         return array if heads is None else unpermute_rotary(array, heads)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries  # without dequantizing (Mapping's default would)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)

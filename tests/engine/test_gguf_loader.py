@@ -243,7 +243,9 @@ def test_k_quant_block_dequantizes_by_the_format(tmp_path: Path) -> None:
     block[128:192] = 0b10101010  # high bits 2 for each of the four 2-bit fields -> q = 1 + 32
     block[192:208] = np.array([3] * 16, dtype=np.int8).view(np.uint8)
     block[208:210] = np.array([0.5], dtype=np.float16).view(np.uint8)
-    values = gguf.quants.dequantize(block[None, :], Q.Q6_K)
+    from thinkfast.engine.gguf_dequant import dequantize
+
+    values = dequantize(block[None, :], Q.Q6_K, (1, 256))  # through gguf's own decoder
     np.testing.assert_allclose(values, np.full((1, 256), (33 - 32) * 3 * 0.5))
 
 
@@ -561,3 +563,26 @@ def test_sentencepiece_tokenization_matches_llama_cpp(tmp_path: Path) -> None:
             theirs = llm.tokenize(text.encode(), add_bos=True, special=False)
             assert tok.encode(text).ids == theirs, text
     llm.close()
+
+
+@pytest.mark.parametrize("qtype", [Q.F32, Q.F16, Q.BF16, Q.Q8_0, Q.Q4_0, Q.Q4_1])
+def test_fast_dequantization_equals_the_gguf_package(qtype: int) -> None:
+    from thinkfast.engine import gguf_dequant
+
+    rng = np.random.default_rng(3)
+    weights = (rng.standard_normal((40, 512)) * 0.1).astype(np.float32)
+    if qtype == Q.F32:
+        raw = weights.view(np.uint8)
+    elif qtype == Q.F16:
+        raw = weights.astype(np.float16).view(np.uint8)
+    else:
+        raw = gguf.quants.quantize(weights, qtype)
+    expected = gguf.quants.dequantize(raw, qtype).reshape(weights.shape)
+    # a small chunk size so that several chunks and a partial last one are exercised
+    old, gguf_dequant._CHUNK_BLOCKS = gguf_dequant._CHUNK_BLOCKS, 7
+    try:
+        got = gguf_dequant.dequantize(raw, qtype, weights.shape)
+    finally:
+        gguf_dequant._CHUNK_BLOCKS = old
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, expected)
