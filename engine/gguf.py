@@ -1,10 +1,12 @@
 """GGUF checkpoints (llama.cpp, Ollama, LM Studio files) turned into a `Checkpoint`.
 
 This module owns reading a `.gguf` file of the llama family: hyper-parameters from the
-metadata become an HF-style config dict, tensors are dequantized to float32 with the `gguf`
-package and renamed to Hugging Face parameter names, and llama.cpp's q/k row permutation
-(its converter interleaves the two rotary halves of every head) is undone so the runtime
-sees exactly what `transformers` would. The tokenizer comes from `gguf_tokenizer`.
+metadata become an HF-style config dict, tensors are renamed to Hugging Face parameter
+names and dequantized to float32 when the runtime reads them (`GGUFWeights`), and
+llama.cpp's q/k row permutation (its converter interleaves the two rotary halves of every
+head) is undone so the runtime sees exactly what `transformers` would. The container is
+parsed by `gguf_reader`, blocks decoded by `gguf_dequant`, the tokenizer rebuilt by
+`gguf_tokenizer`.
 
 It also knows where to find the GGUF files that thinkfast can name without a path
 (`find_known_gguf("smollm2-135m")`), and can write any Checkpoint back out as an HF folder
