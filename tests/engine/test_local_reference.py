@@ -80,3 +80,16 @@ def test_prompt_is_tokenized_like_transformers():
     assert engine.codec.decode(engine.codec.prompt_ids(chat), skip_special_tokens=False) == (
         "<s><|user|>hi\n<|assistant|>"
     )
+
+
+def test_long_prompt_prefill_agrees_with_token_by_token_decode():
+    """Prompts of 64+ tokens take the plain-GEMM path; it must give the decode path's logits."""
+    engine = LocalEngine(FIXTURES / "qwen2-bias")
+    model = engine.model
+    tokens = np.random.default_rng(0).integers(3, 98, 100)
+    whole = model.prefill(tokens, model.new_cache(1, 100), 0, all_logits=True)
+    cache = model.new_cache(1, 100)
+    stepwise = [model.prefill(tokens[:1], cache, 0)]
+    for pos in range(1, 100):
+        stepwise.append(model.decode(tokens[pos : pos + 1], np.array([pos]), cache)[0])
+    np.testing.assert_allclose(whole, np.array(stepwise), atol=ATOL, rtol=0)
