@@ -121,6 +121,7 @@ class LocalEngine(Engine):
         self._draining = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="thinkfast-engine")
         self._closed = False
+        self._stop_running = False
         self.batch_log: deque[BatchRecord] = deque(maxlen=256)
 
     # -- the seam ---------------------------------------------------------------------------
@@ -161,7 +162,14 @@ class LocalEngine(Engine):
         return asyncio.run(collect())
 
     async def aclose(self) -> None:
+        """Refuse new work, fail what is still queued, stop the rows being decoded."""
         self._closed = True
+        with self._lock:
+            queued, self._pending = self._pending, []
+        for job in queued:
+            if not job.future.done():
+                job.future.set_exception(EngineError("the LocalEngine was closed"))
+        self._stop_running = True  # running rows finish at their next step
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     # -- caller side: validate and queue ----------------------------------------------------
@@ -308,7 +316,7 @@ class LocalEngine(Engine):
                 row.finish = "stop"
             elif row.detok is not None and self._feed_text(row, tok):
                 row.finish = "stop"
-            elif len(row.tokens) >= row.max_tokens or job.cancelled:
+            elif len(row.tokens) >= row.max_tokens or job.cancelled or self._stop_running:
                 row.finish = "length"
             if row.finish and row.detok is not None and job.on_delta is not None:
                 self._emit(row, final=True)

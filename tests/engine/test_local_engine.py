@@ -175,6 +175,20 @@ def test_typed_errors_say_what_is_accepted(engine):
         engine.generate_sync([req(response_format={"type": "json_object"})])
 
 
+async def test_close_fails_queued_calls_and_stops_running_ones(slow_engine):
+    eng = LocalEngine(slow_engine.checkpoint.path, max_batch_tokens=3100)
+    running = asyncio.create_task(eng.generate([req(max_tokens=3000, temperature=0.0)]))
+    while not eng._draining:
+        await asyncio.sleep(0.001)
+    queued = asyncio.create_task(eng.generate([req(max_tokens=3000)]))  # no room: waits
+    await asyncio.sleep(0.02)
+    await eng.aclose()
+    with pytest.raises(EngineError, match="closed"):
+        await queued
+    (gen,) = await asyncio.wait_for(running, timeout=30)
+    assert len(gen.samples[0].token_ids) < 3000
+
+
 async def test_closed_engine_refuses_work():
     eng = LocalEngine(FIXTURE)
     await eng.aclose()
