@@ -65,7 +65,6 @@ class _Job:
     prefill_s: float = 0.0
     ttft_s: float | None = None
     decode_start: float = 0.0
-    decode_s: float = 0.0
     rows: list[_Row] = field(default_factory=list)
 
     @property
