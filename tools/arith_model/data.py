@@ -40,6 +40,7 @@ __all__ = [
     "corrupt",
     "make_example",
     "PHASE1_MIX",
+    "DRAFT_FOCUS_MIX",
     "PHASE2_MIX",
 ]
 
@@ -68,6 +69,8 @@ class ExampleMix:
 
 
 PHASE1_MIX = ExampleMix(draft=0.58, direct=0.14, critique=0.12, judge=0.08, refine=0.08)
+# a second stage of phase 1 that drills the drafts (the arithmetic every role relies on)
+DRAFT_FOCUS_MIX = ExampleMix(draft=0.72, direct=0.1, critique=0.07, judge=0.05, refine=0.06)
 PHASE2_MIX = ExampleMix(
     draft=0.36, direct=0.08, critique=0.24, judge=0.18, refine=0.14, own_wrong=0.7
 )

@@ -27,7 +27,7 @@ import torch  # noqa: E402
 from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
 
 from .charset import SPECIALS, build_tokenizer, write_tokenizer_files  # noqa: E402
-from .data import PHASE1_MIX, PHASE2_MIX, ExampleMix, make_example  # noqa: E402
+from .data import DRAFT_FOCUS_MIX, PHASE1_MIX, PHASE2_MIX, ExampleMix, make_example  # noqa: E402
 from .formats import prompt_pack_dict  # noqa: E402
 from .mine import mine_mistakes  # noqa: E402
 
@@ -104,7 +104,11 @@ class Batcher:
         return ids, labels
 
 
-def lr_at(step: int, total: int, peak: float, warmup: int = 100) -> float:
+WARMUP = 100
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int | None = None) -> float:
+    warmup = WARMUP if warmup is None else warmup
     if step < warmup:
         return peak * (step + 1) / warmup
     frac = (step - warmup) / max(1, total - warmup)
@@ -181,6 +185,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mine-problems", type=int, default=1200)
     ap.add_argument("--mine-samples", type=int, default=4)
     ap.add_argument("--early-save-step", type=int, default=250)
+    ap.add_argument("--init-from", type=Path, default=None,
+                    help="start from these weights (a saved folder) instead of random init")
+    ap.add_argument("--phase1-mix", choices=("all", "drafts"), default="all",
+                    help="phase-1 role mix: all roles, or drafts-focused (for a continuation stage)")
+    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--phase1-only", action="store_true",
+                    help="stop after phase 1 (the lr schedule still spans both phases)")
     ap.add_argument("--work", type=Path, default=Path("runs/arith-tiny"))
     args = ap.parse_args(argv)
 
@@ -197,7 +208,12 @@ def main(argv: list[str] | None = None) -> int:
         logf.flush()
 
     tok = build_tokenizer()
-    model = LlamaForCausalLM(model_config(tok.get_vocab_size()))
+    global WARMUP
+    WARMUP = args.warmup
+    if args.init_from:
+        model = LlamaForCausalLM.from_pretrained(args.init_from, dtype=torch.float32)
+    else:
+        model = LlamaForCausalLM(model_config(tok.get_vocab_size()))
     n_params = sum(p.numel() for p in model.parameters())
     log(f"params {n_params}")
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
@@ -211,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         "phase2_steps": args.phase2_steps,
         "tokens_per_batch": args.tokens_per_batch,
         "lr": args.lr,
+        "init_from": str(args.init_from) if args.init_from else None,
+        "phase1_mix": args.phase1_mix,
     }
 
     def early(step: int) -> None:
@@ -220,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
             model.train()
 
     run_phase(
-        model, opt, batcher, PHASE1_MIX, None, args.phase1_steps, args.lr, log, 0, total, early
+        model, opt, batcher, PHASE1_MIX if args.phase1_mix == "all" else DRAFT_FOCUS_MIX, None, args.phase1_steps, args.lr, log, 0, total, early
     )
     t1 = time.time()
     save_model(model, args.work / "phase1", {**meta, "stage": "phase1"})
