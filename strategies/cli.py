@@ -121,6 +121,14 @@ def run_ask(args: argparse.Namespace) -> int:
         return 0
     print(answer.text.strip())
     print(f"\nanswer: {answer.answer}")
+    if answer.decisions:
+        last = answer.decisions[-1]
+        print(f"chosen by {last.kind}: {last.detail}")
+    if answer.rounds:
+        flips = answer.flips
+        print(
+            f"self-refine: {len(answer.rounds)} round(s), {flips} flip(s), ended: {answer.rounds[-1].stopped}"
+        )
     if answer.stopped_for_budget:
         print(f"stopped for budget: {answer.budget_stop_reason}")
     for failure in answer.failures:

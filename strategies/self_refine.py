@@ -17,7 +17,7 @@ from pydantic import Field
 from thinkfast.orchestrator.budget import BudgetStop
 from thinkfast.orchestrator.context import BranchFailed, RunContext
 from thinkfast.orchestrator.nodes import critique_all, draft, failure_update, judge_round, node
-from thinkfast.orchestrator.state import Candidate, GraphState, RoundRecord
+from thinkfast.orchestrator.state import Candidate, Decision, GraphState, RoundRecord
 
 from .base import Strategy, register_strategy
 from .single import PROMPTS
@@ -190,8 +190,20 @@ class SelfRefine(Strategy):
                 data={"round": record.round, "accepted": accepted, "flipped": record.flipped},
             )
             new_current = revision.id if accepted else current.id
+            how = "always" if accept == "always" else update["decisions"][-1].detail
+            acceptance = Decision(
+                kind="accept",
+                round=record.round,
+                candidates=[current.id, revision.id],
+                winner=new_current,
+                detail=f"{'kept the revision' if accepted else 'kept the current answer'} ({how})",
+            )
             update.update(
-                current=new_current, selected=new_current, frontier=frontier, pending_round=None
+                current=new_current,
+                selected=new_current,
+                frontier=frontier,
+                pending_round=None,
+                decisions=[*update.get("decisions", []), acceptance],
             )
             if record.round >= max_rounds:
                 record.stopped = "max_rounds"
