@@ -164,6 +164,15 @@ def summarize(rows: list[dict], args) -> str:
         )
     lines.append("")
     lines.append(targets(stats, levels))
+    # paired view: on the same problems, what did each strategy fix and break vs single?
+    single = {r["question"]: r["correct"] for r in rows if r["config"] == "single"}
+    lines.append("")
+    lines.append("paired vs single (same problems): fixed / broke")
+    for label in labels[1:]:
+        mine = [r for r in rows if r["config"] == label and r["question"] in single]
+        fixed = sum(r["correct"] and not single[r["question"]] for r in mine)
+        broke = sum(single[r["question"]] and not r["correct"] for r in mine)
+        lines.append(f"  {label:<26} {fixed:>3} / {broke:<3}")
     return "\n".join(lines)
 
 
