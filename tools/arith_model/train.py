@@ -185,13 +185,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mine-problems", type=int, default=1200)
     ap.add_argument("--mine-samples", type=int, default=4)
     ap.add_argument("--early-save-step", type=int, default=250)
-    ap.add_argument("--init-from", type=Path, default=None,
-                    help="start from these weights (a saved folder) instead of random init")
-    ap.add_argument("--phase1-mix", choices=("all", "drafts"), default="all",
-                    help="phase-1 role mix: all roles, or drafts-focused (for a continuation stage)")
+    ap.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        help="start from these weights (a saved folder) instead of random init",
+    )
+    ap.add_argument(
+        "--phase1-mix",
+        choices=("all", "drafts"),
+        default="all",
+        help="phase-1 role mix: all roles, or drafts-focused (for a continuation stage)",
+    )
     ap.add_argument("--warmup", type=int, default=100)
-    ap.add_argument("--phase1-only", action="store_true",
-                    help="stop after phase 1 (the lr schedule still spans both phases)")
+    ap.add_argument(
+        "--phase1-only",
+        action="store_true",
+        help="stop after phase 1 (the lr schedule still spans both phases)",
+    )
     ap.add_argument("--work", type=Path, default=Path("runs/arith-tiny"))
     args = ap.parse_args(argv)
 
@@ -238,7 +249,17 @@ def main(argv: list[str] | None = None) -> int:
             model.train()
 
     run_phase(
-        model, opt, batcher, PHASE1_MIX if args.phase1_mix == "all" else DRAFT_FOCUS_MIX, None, args.phase1_steps, args.lr, log, 0, total, early
+        model,
+        opt,
+        batcher,
+        PHASE1_MIX if args.phase1_mix == "all" else DRAFT_FOCUS_MIX,
+        None,
+        args.phase1_steps,
+        args.lr,
+        log,
+        0,
+        total,
+        early,
     )
     t1 = time.time()
     save_model(model, args.work / "phase1", {**meta, "stage": "phase1"})
