@@ -129,7 +129,7 @@ def _parse_kv(items: list[str], what: str) -> dict[str, Any]:
 def _check_configs(configs: list[Config]) -> None:
     """Build every configuration's strategy once, so a bad option fails before any sample runs."""
     from thinkfast.orchestrator.budget import Budget
-    from thinkfast.strategies.base import get_strategy
+    from thinkfast.orchestrator.strategy import get_strategy
 
     for c in configs:
         own = {k: v for k, v in c.options.items() if k not in RUN_OPTIONS}

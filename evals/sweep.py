@@ -42,7 +42,7 @@ RUN_OPTIONS = ("max_tokens", "max_latency_s", "max_emulated_s", "profile")
 def strategy_fields(name: str) -> set[str]:
     """Option names the registered strategy `name` accepts, budgets included; an unknown
     name raises the registry's typed error listing the available strategies."""
-    from thinkfast.strategies.base import get_strategy
+    from thinkfast.orchestrator.strategy import get_strategy
 
     return set(get_strategy(name).model_fields) | set(RUN_OPTIONS)
 

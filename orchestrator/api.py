@@ -94,7 +94,7 @@ def pack_for(engine: Engine) -> PromptPack:
 
 
 def _resolve_strategy(strategy: Any, options: dict[str, Any]):
-    from thinkfast.strategies.base import Strategy, get_strategy
+    from thinkfast.orchestrator.strategy import Strategy, get_strategy
 
     if isinstance(strategy, Strategy):
         if options:

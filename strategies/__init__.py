@@ -1,10 +1,12 @@
-"""thinkfast.strategies: one module per strategy, the registry and plugin loading.
+"""thinkfast.strategies: one module per strategy.
 
-Importing this package imports no strategy module: built-ins and plugins alike load on
-first use by name (`get_strategy("best_of_n")`).
+The Strategy seam and its registry live one layer down, in `thinkfast.orchestrator.strategy`,
+so that `think` (orchestrator) can find strategies by name without importing upwards; they
+are re-exported here for strategy authors. Importing this package imports no strategy
+module: built-ins and plugins alike load on first use by name (`get_strategy("best_of_n")`).
 """
 
-from .base import (
+from thinkfast.orchestrator.strategy import (
     BUILTINS,
     ENTRY_POINT_GROUP,
     Strategy,

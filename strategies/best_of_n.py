@@ -32,8 +32,7 @@ from thinkfast.orchestrator.nodes import (
     vote_decided,
 )
 from thinkfast.orchestrator.state import DraftTask, GraphState
-
-from .base import Strategy, register_strategy
+from thinkfast.orchestrator.strategy import Strategy, register_strategy
 
 __all__ = ["BestOfN"]
 

@@ -182,7 +182,7 @@ def trace_table(answer) -> str:
 
 
 def run_strategies(args: argparse.Namespace) -> int:
-    from .base import available_strategies, get_strategy
+    from thinkfast.orchestrator.strategy import available_strategies, get_strategy
 
     rows = []
     for name, source in available_strategies().items():

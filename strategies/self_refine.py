@@ -18,8 +18,8 @@ from thinkfast.orchestrator.budget import BudgetStop
 from thinkfast.orchestrator.context import BranchFailed, RunContext
 from thinkfast.orchestrator.nodes import critique_all, draft, failure_update, judge_round, node
 from thinkfast.orchestrator.state import Candidate, Decision, GraphState, RoundRecord
+from thinkfast.orchestrator.strategy import Strategy, register_strategy
 
-from .base import Strategy, register_strategy
 from .single import PROMPTS
 
 __all__ = ["SelfRefine"]

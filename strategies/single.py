@@ -9,8 +9,7 @@ from pydantic import Field
 from thinkfast.orchestrator.context import RunContext
 from thinkfast.orchestrator.nodes import draft, node
 from thinkfast.orchestrator.state import GraphState
-
-from .base import Strategy, register_strategy
+from thinkfast.orchestrator.strategy import Strategy, register_strategy
 
 __all__ = ["Single"]
 

@@ -19,9 +19,21 @@ from thinkfast.engine import (
     Sample,
     ThinkfastError,
     Timing,
-    Usage,
     UnsupportedArchitectureError,
+    Usage,
 )
+from thinkfast.engine.hardware import (
+    PROFILES,
+    HardwareProfile,
+    ModelSpec,
+    Placement,
+    Projection,
+    get_profile,
+    get_spec,
+    place,
+    project,
+)
+from thinkfast.evals import EvalError, EvalSample, Task, get_task, register_task, run_eval
 from thinkfast.orchestrator import (
     AllBranchesFailedError,
     Answer,
@@ -36,19 +48,7 @@ from thinkfast.orchestrator import (
     athink,
     think,
 )
-from thinkfast.engine.hardware import (
-    PROFILES,
-    HardwareProfile,
-    ModelSpec,
-    Placement,
-    Projection,
-    get_profile,
-    get_spec,
-    place,
-    project,
-)
 from thinkfast.strategies import Strategy, available_strategies, get_strategy, register_strategy
-from thinkfast.evals import EvalError, EvalSample, Task, get_task, register_task, run_eval
 
 __version__ = "0.1.0"
 

@@ -87,6 +87,14 @@ async def test_cancelling_athink_stops_the_engine_work(engine):
 
     task = asyncio.create_task(consume())
     await asyncio.wait_for(started.wait(), timeout=60)
+
+    async def engine_busy():
+        # the call is announced before the engine's worker takes it from the queue; cancel
+        # only once the worker runs it, so there is engine work to stop
+        while not engine._draining or engine._pending:
+            await asyncio.sleep(0.001)
+
+    await asyncio.wait_for(engine_busy(), timeout=60)
     task.cancel()
 
     async def batch_done():

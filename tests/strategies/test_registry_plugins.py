@@ -14,7 +14,7 @@ from thinkfast.strategies import (
     get_strategy,
     register_strategy,
 )
-from thinkfast.strategies import base as registry
+from thinkfast.orchestrator import strategy as registry
 
 PLUGIN = textwrap.dedent(
     '''

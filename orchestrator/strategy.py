@@ -20,7 +20,8 @@ from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 
 from langgraph.graph import StateGraph
 from pydantic import BaseModel, ConfigDict, ValidationError
-from thinkfast.orchestrator.errors import StrategyConfigError, UnknownStrategyError
+
+from .errors import StrategyConfigError, UnknownStrategyError
 
 __all__ = [
     "Strategy",
