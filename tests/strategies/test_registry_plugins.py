@@ -7,6 +7,7 @@ import textwrap
 import pytest
 from langgraph.graph import END, START, StateGraph
 from thinkfast.orchestrator import GraphState, RunContext, UnknownStrategyError, athink, run_context
+from thinkfast.orchestrator import strategy as registry
 from thinkfast.strategies import (
     BUILTINS,
     Strategy,
@@ -14,7 +15,6 @@ from thinkfast.strategies import (
     get_strategy,
     register_strategy,
 )
-from thinkfast.orchestrator import strategy as registry
 
 PLUGIN = textwrap.dedent(
     '''
