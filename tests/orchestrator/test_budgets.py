@@ -86,13 +86,11 @@ async def test_latency_budget_refuses_a_call_predicted_to_overrun(engine):
         await athink(QUESTION, "single", engine, max_latency_s=1e-4)
 
 
-async def test_latency_budget_cuts_off_a_running_call():
+async def test_latency_budget_cuts_off_a_running_call(engine):
     # a fresh engine has no speed on record, so its first call is admitted and then cut off
     from thinkfast.engine.local import LocalEngine
 
-    from .conftest import MODEL
-
-    fresh = LocalEngine(MODEL)
+    fresh = LocalEngine(engine.checkpoint.path)
     with pytest.raises(BudgetExhaustedError, match="cut off"):
         await athink(QUESTION, "best_of_n", fresh, n=32, temperature=2.0, max_latency_s=0.05)
 

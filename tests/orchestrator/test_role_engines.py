@@ -3,11 +3,9 @@
 from thinkfast.engine.local import LocalEngine
 from thinkfast.orchestrator import athink
 
-from .conftest import MODEL
-
 
 async def test_the_judge_runs_on_its_own_engine(engine, quick_pack):
-    judge_engine = LocalEngine(MODEL, hardware=("cs3", "h100"))
+    judge_engine = LocalEngine(engine.checkpoint.path, hardware=("cs3", "h100"))
     answer = await athink(
         "347*29",
         "best_of_n",

@@ -1,13 +1,14 @@
 """`thinkfast ask` and `thinkfast strategies`, driven through the real CLI entry point."""
 
 import json
+import os
 
 import pytest
 from thinkfast.orchestrator import Answer
 
 from thinkfast.cli import main
 
-from .conftest import MODEL
+MODEL = os.environ.get("THINKFAST_TEST_MODEL", "arith-tiny")  # as in tests/conftest.py
 
 
 @pytest.fixture
