@@ -65,7 +65,7 @@ class Budget(BaseModel):
         )
 
 
-class BudgetStop(Exception):  # noqa: N818 - control flow, caught by strategies
+class BudgetStop(ThinkfastError):  # noqa: N818 - control flow, caught by strategies
     """A call was not started (or was cut off) because the budget could not pay for it."""
 
     def __init__(self, reason: str) -> None:
