@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+from thinkfast.orchestrator.strategy import parse_value
 
 from .errors import SweepError
 
@@ -70,20 +71,6 @@ def config_label(strategy: str, options: dict[str, Any]) -> str:
 
 def _show(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
-
-
-def parse_value(text: str) -> Any:
-    """'4' -> 4, '0.7' -> 0.7, 'true' -> True, 'null' -> None, '[1,2]' -> [1, 2], else the text."""
-    text = text.strip()
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        lowered = text.lower()
-        if lowered in ("true", "false"):
-            return lowered == "true"
-        if lowered in ("none", "null"):
-            return None
-        return text
 
 
 def parse_option(text: str) -> tuple[str, list[Any]]:

@@ -24,6 +24,8 @@ from .state import Candidate, Critique, Decision, DraftTask, Failure
 __all__ = [
     "node",
     "draft",
+    "draft_once",
+    "DRAFT_PROMPTS",
     "failure_update",
     "tally_votes",
     "rank_key",
@@ -78,6 +80,24 @@ def failure_update(exc: BranchFailed, node_name: str, branch: str | None = None)
 
 
 # -- drafting ------------------------------------------------------------------------------
+DRAFT_PROMPTS = {"think": "draft", "direct": "draft_direct"}  # mode -> prompt-pack role
+
+
+async def draft_once(
+    state: dict[str, Any], ctx: RunContext, *, mode: str, temperature: float
+) -> dict[str, Any]:
+    """One draft of the question in `mode` (think or direct): the start of single and
+    self_refine, and the baseline every strategy is compared against."""
+    task = {
+        "question": state["question"],
+        "prompt_role": DRAFT_PROMPTS[mode],
+        "n": 1,
+        "branch": mode,
+        "after": [],
+    }
+    return await draft(task, ctx, sampling={"temperature": temperature})
+
+
 async def draft(
     task: DraftTask,
     ctx: RunContext,

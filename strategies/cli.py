@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from thinkfast.orchestrator.errors import StrategyConfigError
+from thinkfast.orchestrator.strategy import parse_value
 
 __all__ = ["add_commands", "parse_option"]
 
@@ -73,16 +74,7 @@ def parse_option(text: str) -> tuple[str, Any]:
     key = key.strip()
     if not sep or not key.isidentifier():
         raise StrategyConfigError(f"option {text!r} must look like key=value (e.g. n=8)")
-    raw = raw.strip()
-    try:
-        return key, json.loads(raw)
-    except json.JSONDecodeError:
-        lowered = raw.lower()
-        if lowered in ("true", "false"):
-            return key, lowered == "true"
-        if lowered in ("none", "null"):
-            return key, None
-        return key, raw
+    return key, parse_value(raw)
 
 
 def _engine(args: argparse.Namespace):

@@ -16,11 +16,9 @@ from langgraph.graph import END, START, StateGraph
 from pydantic import Field
 from thinkfast.orchestrator.budget import BudgetStop
 from thinkfast.orchestrator.context import BranchFailed, RunContext
-from thinkfast.orchestrator.nodes import critique_all, draft, failure_update, judge_round, node
+from thinkfast.orchestrator.nodes import critique_all, draft_once, failure_update, judge_round, node
 from thinkfast.orchestrator.state import Candidate, Decision, GraphState, RoundRecord
 from thinkfast.orchestrator.strategy import Strategy, register_strategy
-
-from .single import PROMPTS
 
 __all__ = ["SelfRefine"]
 
@@ -42,19 +40,11 @@ class SelfRefine(Strategy):
     both_orders: bool = Field(True, description="judge current vs revision in both orders")
 
     def build_graph(self) -> StateGraph:
-        prompt_role = PROMPTS[self.mode]
         max_rounds, accept, both = self.max_rounds, self.accept, self.both_orders
 
         @node("draft")
         async def first_draft(state: GraphState, ctx: RunContext) -> dict[str, Any]:
-            task = {
-                "question": state["question"],
-                "prompt_role": prompt_role,
-                "n": 1,
-                "branch": self.mode,
-                "after": [],
-            }
-            update = await draft(task, ctx, sampling={"temperature": self.temperature})
+            update = await draft_once(state, ctx, mode=self.mode, temperature=self.temperature)
             if update.get("candidates"):
                 first = update["candidates"][0]
                 update.update(

@@ -7,13 +7,11 @@ from typing import Any, Literal
 from langgraph.graph import END, START, StateGraph
 from pydantic import Field
 from thinkfast.orchestrator.context import RunContext
-from thinkfast.orchestrator.nodes import draft, node
+from thinkfast.orchestrator.nodes import draft_once, node
 from thinkfast.orchestrator.state import GraphState
 from thinkfast.orchestrator.strategy import Strategy, register_strategy
 
 __all__ = ["Single"]
-
-PROMPTS = {"think": "draft", "direct": "draft_direct"}
 
 
 @register_strategy
@@ -29,18 +27,9 @@ class Single(Strategy):
     temperature: float = Field(0.0, ge=0.0, le=10.0, description="drafter temperature (0 = greedy)")
 
     def build_graph(self) -> StateGraph:
-        prompt_role = PROMPTS[self.mode]
-
         @node("draft")
         async def draft_one(state: GraphState, ctx: RunContext) -> dict[str, Any]:
-            task = {
-                "question": state["question"],
-                "prompt_role": prompt_role,
-                "n": 1,
-                "branch": self.mode,
-                "after": [],
-            }
-            update = await draft(task, ctx, sampling={"temperature": self.temperature})
+            update = await draft_once(state, ctx, mode=self.mode, temperature=self.temperature)
             if update.get("candidates"):
                 update["selected"] = update["candidates"][0].id
             return update
