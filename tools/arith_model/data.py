@@ -24,11 +24,12 @@ from thinkfast.evals.arith import (
 )
 
 from .formats import (
-    check_text,
     critique_prompt,
+    critique_target,
     direct_prompt,
     draft_prompt,
     judge_prompt,
+    judge_target,
     refine_prompt,
     refine_target,
 )
@@ -40,7 +41,6 @@ __all__ = [
     "corrupt",
     "make_example",
     "PHASE1_MIX",
-    "DRAFT_FOCUS_MIX",
     "PHASE2_MIX",
 ]
 
@@ -68,9 +68,9 @@ class ExampleMix:
     own_wrong: float = 0.0
 
 
-PHASE1_MIX = ExampleMix(draft=0.58, direct=0.14, critique=0.12, judge=0.08, refine=0.08)
-# a second stage of phase 1 that drills the drafts (the arithmetic every role relies on)
-DRAFT_FOCUS_MIX = ExampleMix(draft=0.72, direct=0.1, critique=0.07, judge=0.05, refine=0.06)
+# Phase 1 drills the drafts (the arithmetic every role relies on); the other formats come
+# along at a low rate so phase 2 does not start them from nothing.
+PHASE1_MIX = ExampleMix(draft=0.72, direct=0.1, critique=0.08, judge=0.05, refine=0.05)
 PHASE2_MIX = ExampleMix(
     draft=0.36, direct=0.08, critique=0.24, judge=0.18, refine=0.14, own_wrong=0.7
 )
@@ -195,17 +195,12 @@ def make_example(
         return direct_prompt(problem), problem.target
     if role == "critique":
         problem, cand = _candidate(problem, rng.random() < 0.5, rng, own)
-        body, ok, _ = check_text(problem, cand, rng)
-        return critique_prompt(problem, cand), f"{body}\nVerdict: {'correct' if ok else 'wrong'}"
+        return critique_prompt(problem, cand), critique_target(problem, cand, rng)[0]
     if role == "judge":
         problem, wrong = _candidate(problem, False, rng, own)
         right = _candidate(problem, True, rng, None)[1]
         a, b = (right, wrong) if rng.random() < 0.5 else (wrong, right)
-        body_a, ok_a, _ = check_text(problem, a, rng)
-        body_b, ok_b, _ = check_text(problem, b, rng)
-        choice = "B" if (ok_b and not ok_a) else "A"
-        return judge_prompt(problem, a, b), f"A: {body_a}\nB: {body_b}\nChoice: {choice}"
+        return judge_prompt(problem, a, b), judge_target(problem, a, b, rng)[0]
     problem, cand = _candidate(problem, rng.random() < 0.25, rng, own)
-    body, ok, ref = check_text(problem, cand, rng)
-    critique = f"{body}\nVerdict: {'correct' if ok else 'wrong'}"
-    return refine_prompt(problem, cand, critique), refine_target(problem, cand, ok, ref)
+    critique, ok = critique_target(problem, cand, rng)
+    return refine_prompt(problem, cand, critique), refine_target(problem, cand, ok, critique)

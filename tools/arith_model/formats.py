@@ -7,13 +7,12 @@ sees exactly these strings.
 
     draft         Q: 347*68\\nThink:      -> 300*68=20400, ..., 23120+476=23596\\nAnswer: 23596
     draft_direct  Q: 347*68\\nAnswer:     -> 23596
-    critique      Q: ..\\nWork: <cand>\\nCheck:   -> 300*68=20400 ok, 40*68=2720 no\\nVerdict: wrong
-    judge         Q: ..\\nA: <a>\\nB: <b>\\nJudge: -> A: <check of a>\\nB: <check of b>\\nChoice: B
+    critique      Q: ..\\nWork: <cand>\\nCheck:   -> <own steps>\\nGot: 23596, claimed: 23696\\nVerdict: wrong
+    judge         Q: ..\\nA: <a>\\nB: <b>\\nJudge: -> <own steps>\\nGot: 23596, A: 23696, B: 23596\\nChoice: B
     refine        Q: ..\\nWork: <cand>\\nCheck: <critique>\\nFix: -> a new worked answer
 
-A check re-derives each step of the candidate's method and marks it `ok` or `no`,
-stopping at the first `no` (that names the first wrong step); a direct answer (no steps)
-is checked by solving the problem and comparing.
+A check solves the problem again by a method the candidates did not use, writes the
+answer it got next to the answer each candidate claims, and decides by comparing them.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ import random
 
 from thinkfast.evals.arith import (
     ArithProblem,
-    StepCheck,
     check_steps,
     parse_work,
     render_steps,
@@ -38,6 +36,9 @@ __all__ = [
     "critique_prompt",
     "judge_prompt",
     "refine_prompt",
+    "claimed_answer",
+    "method_of",
+    "own_solution",
     "check_text",
     "critique_target",
     "judge_target",
@@ -51,7 +52,7 @@ TEMPLATES = {
     "judge": "Q: {question}\nA: {candidate_a}\nB: {candidate_b}\nJudge: ",
     "refine": "Q: {question}\nWork: {candidate}\nCheck: {critique}\nFix: ",
 }
-MAX_TOKENS = {"draft": 320, "draft_direct": 12, "critique": 360, "judge": 560, "refine": 320}
+MAX_TOKENS = {"draft": 320, "draft_direct": 12, "critique": 240, "judge": 240, "refine": 320}
 
 
 def prompt_pack_dict() -> dict:
@@ -96,51 +97,65 @@ def refine_prompt(problem: ArithProblem, candidate: str, critique: str) -> str:
     )
 
 
-def check_text(
-    problem: ArithProblem, candidate: str, rng: random.Random
-) -> tuple[str, bool, list[str]]:
-    """(check body, verdict, the worked steps a fix should follow) for a candidate's text."""
+def claimed_answer(candidate: str) -> str:
+    """The answer a candidate text commits to, as the critic and judge copy it out."""
+    _, answer = parse_work(candidate)
+    return answer if answer is not None else "none"
+
+
+def method_of(problem: ArithProblem, candidate: str) -> str | None:
+    """The taught method a worked candidate follows (None for a direct answer)."""
     steps, answer = parse_work(candidate)
-    if not steps:
-        # a direct answer: solve with some taught method, then compare
-        ref = rng.choice(list(solutions(problem).values()))
-        ok = answer == problem.target
-        return f"{', '.join(ref)}, answer {'ok' if ok else 'no'}", ok, ref
-    check: StepCheck = check_steps(problem, steps, answer)
-    ref = check.reference
-    parts = []
-    for i in range(len(steps)):
-        if check.first_wrong is not None and i == check.first_wrong:
-            parts.append(f"{ref[i]} no" if i < len(ref) else "extra no")
-            return ", ".join(parts), False, ref
-        parts.append(f"{ref[i]} ok")
-    if check.first_wrong is not None:  # stopped early: the next step is missing
-        parts.append(f"{ref[check.first_wrong]} no")
-        return ", ".join(parts), False, ref
-    parts.append(f"answer {'ok' if check.answer_ok else 'no'}")
-    return ", ".join(parts), check.answer_ok, ref
+    return check_steps(problem, steps, answer).method if steps else None
+
+
+def own_solution(problem: ArithProblem, avoid: set[str | None], rng: random.Random) -> list[str]:
+    """A worked solution by a method none of the candidates used, where one exists.
+
+    Re-deriving along the candidate's own steps lets a small model copy the candidate's
+    numbers instead of computing them (the first critic trained that way approved every
+    candidate); a different method has different intermediate numbers, so the check
+    must be computed, and its errors are less correlated with the drafter's.
+    """
+    methods = solutions(problem)
+    fresh = [name for name in methods if name not in avoid]
+    return methods[rng.choice(fresh or list(methods))]
+
+
+def check_text(problem: ArithProblem, candidate: str, rng: random.Random) -> tuple[str, bool]:
+    """(check body, verdict) for a candidate: solve it another way, compare the answers."""
+    steps = own_solution(problem, {method_of(problem, candidate)}, rng)
+    claimed = claimed_answer(candidate)
+    ok = claimed == problem.target
+    return f"{', '.join(steps)}\nGot: {problem.target}, claimed: {claimed}", ok
 
 
 def critique_target(problem: ArithProblem, candidate: str, rng: random.Random) -> tuple[str, bool]:
-    body, ok, _ = check_text(problem, candidate, rng)
+    body, ok = check_text(problem, candidate, rng)
     return f"{body}\nVerdict: {'correct' if ok else 'wrong'}", ok
 
 
 def judge_target(problem: ArithProblem, a: str, b: str, rng: random.Random) -> tuple[str, int]:
-    """The judge's text and its choice (0 = A, 1 = B); a tie goes to A."""
-    body_a, ok_a, _ = check_text(problem, a, rng)
-    body_b, ok_b, _ = check_text(problem, b, rng)
-    choice = 1 if (ok_b and not ok_a) else 0
-    return f"A: {body_a}\nB: {body_b}\nChoice: {'AB'[choice]}", choice
+    """The judge's text and its choice (0 = A, 1 = B): the one whose answer it got itself.
+
+    Training pairs have exactly one right candidate; a tie goes to A.
+    """
+    steps = own_solution(problem, {method_of(problem, a), method_of(problem, b)}, rng)
+    claim_a, claim_b = claimed_answer(a), claimed_answer(b)
+    choice = 1 if (claim_b == problem.target and claim_a != problem.target) else 0
+    return (
+        f"{', '.join(steps)}\nGot: {problem.target}, A: {claim_a}, B: {claim_b}\n"
+        f"Choice: {'AB'[choice]}"
+    ), choice
 
 
-def refine_target(problem: ArithProblem, candidate: str, ok: bool, ref: list[str]) -> str:
-    """A corrected worked answer along the method the check followed (the candidate if right).
+def refine_target(problem: ArithProblem, candidate: str, ok: bool, critique: str) -> str:
+    """The answer after a critique: the candidate if it was right, else the critic's work.
 
-    `ok` and `ref` come from the same `check_text` call that wrote the critique, so a
-    direct candidate is fixed along the very steps its critique wrote out.
+    The critique's own solution is worked and (in training) right, so the fix writes it
+    out as a worked answer; a right worked candidate is kept as it is.
     """
     steps, _ = parse_work(candidate)
     if ok and steps:
         return candidate
-    return render_steps(ref, problem.answer)
+    return render_steps(critique.split("\n", 1)[0].split(", "), problem.answer)

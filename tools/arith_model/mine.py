@@ -1,8 +1,8 @@
 """Own-mistake mining: sample the phase-1 drafter on TRAINING problems, keep what it got wrong.
 
 The critic, judge and refiner must learn the errors the drafter really makes, not only
-synthetic slips; this samples worked answers (temperature 0.8, several per problem, so
-the kept mistakes are the ones sampling produces at run time) and grades them exactly.
+synthetic slips; this samples worked answers (temperature 0.7, as at run time, several
+per problem, so the kept mistakes are the ones sampling produces) and grades them exactly.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ def sample_texts(
         else {"do_sample": False}
     )
     out = model.generate(
-        input_ids=ids,
-        attention_mask=mask,
+        input_ids=ids.to(model.device),
+        attention_mask=mask.to(model.device),
         max_new_tokens=max_new,
         num_return_sequences=n,
         eos_token_id=EOS,
@@ -69,7 +69,7 @@ def mine_mistakes(
             train_problem(rng, levels[(start + i) % len(levels)])
             for i in range(min(batch, problems - start))
         ]
-        outs = sample_texts(model, tok, [draft_prompt(p) for p in probs], samples, 0.8)
+        outs = sample_texts(model, tok, [draft_prompt(p) for p in probs], samples, 0.7)
         for p, texts in zip(probs, outs, strict=True):
             for text in texts:
                 _, answer = parse_work(text)
