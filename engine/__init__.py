@@ -1,6 +1,6 @@
 """thinkfast.engine: turning prompts into tokens, here or elsewhere, and what that costs."""
 
-from .base import Engine
+from .base import Engine, TextStream
 from .errors import (
     ContextLengthError,
     EngineError,
@@ -33,6 +33,7 @@ __all__ = [
     "ChatMessage",
     "ContextLengthError",
     "Engine",
+    "TextStream",
     "EngineError",
     "Generation",
     "GenerationRequest",

@@ -14,7 +14,35 @@ from typing import Any
 from .hardware.emulate import emulate_call, pace_schedule, resolve_emulation, shapes_of
 from .types import Generation, GenerationRequest
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "TextStream"]
+
+
+class TextStream:
+    """An async iterator of text deltas whose `generation` is set when it ends.
+
+    The backend stream yields deltas and then the sample's Generation; this hands out
+    the deltas and keeps the Generation, so `async for delta in engine.stream(r)` reads
+    text only and the exact usage is there afterwards (None if the stream was closed
+    early or failed).
+    """
+
+    def __init__(self, items: AsyncIterator[str | Generation]) -> None:
+        self._items = items
+        self.generation: Generation | None = None
+
+    def __aiter__(self) -> TextStream:
+        return self
+
+    async def __anext__(self) -> str:
+        item = await self._items.__anext__()
+        if isinstance(item, Generation):
+            self.generation = item
+            await self.aclose()
+            raise StopAsyncIteration
+        return item
+
+    async def aclose(self) -> None:
+        await self._items.aclose()
 
 
 class Engine:
@@ -42,12 +70,18 @@ class Engine:
         self._stamp_emulated(requests, generations)
         return generations
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
-        """Yield the text of one sample (n must be 1) as it is decoded, in deltas.
+    def stream(self, request: GenerationRequest) -> TextStream:
+        """The text of one sample (n must be 1) as it is decoded, in deltas.
 
-        With `pace` set, delta k is held back until `ttft + k * step` of that profile's
-        emulated timing has passed, so the stream feels like the target hardware.
+        Iterate it for the deltas; once it is exhausted, `.generation` holds the same
+        Generation `generate` would have returned (exact token counts, finish reason,
+        timing, emulated timing). With `pace` set, delta k is held back until
+        `ttft + k * step` of that profile's emulated timing has passed, so the stream
+        feels like the target hardware.
         """
+        return TextStream(self._paced(request))
+
+    async def _paced(self, request: GenerationRequest) -> AsyncIterator[str | Generation]:
         schedule = None
         if self.pace:
             resolve_emulation(self)
@@ -56,6 +90,10 @@ class Engine:
         start = loop.time()
         k = 0
         async for delta in self._stream(request):
+            if isinstance(delta, Generation):  # the backend's last item
+                self._stamp_emulated([request], [delta])
+                yield delta
+                return
             if schedule is not None:
                 wait = start + schedule.due_s(k) - loop.time()
                 if wait > 0:
@@ -85,7 +123,8 @@ class Engine:
     async def _generate(self, requests: list[GenerationRequest]) -> list[Generation]:
         raise NotImplementedError
 
-    def _stream(self, request: GenerationRequest) -> AsyncIterator[str]:
+    def _stream(self, request: GenerationRequest) -> AsyncIterator[str | Generation]:
+        """Text deltas of one sample, then its Generation as the last item."""
         raise NotImplementedError
 
     def _stamp_emulated(

@@ -137,7 +137,7 @@ class LocalEngine(Engine):
                 job.cancelled = True
             raise
 
-    async def _stream(self, request: GenerationRequest) -> AsyncIterator[str]:
+    async def _stream(self, request: GenerationRequest) -> AsyncIterator[str | Generation]:
         if request.n != 1:
             raise InvalidRequestError(f"stream() takes one sample (n=1), got n={request.n}")
         loop = asyncio.get_running_loop()
@@ -148,7 +148,7 @@ class LocalEngine(Engine):
         try:
             while (delta := await queue.get()) is not None:
                 yield delta
-            job.future.result()  # re-raise a failure of the worker
+            yield job.future.result()  # the Generation (or the worker's failure, re-raised)
         finally:
             job.cancelled = True  # the consumer stopped early, or we are done anyway
 

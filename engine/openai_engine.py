@@ -502,7 +502,7 @@ class OpenAIEngine(Engine):
         )
         return Generation(model=self.model_name, samples=samples, usage=usage, timing=timing)
 
-    async def _stream(self, request: GenerationRequest) -> AsyncIterator[str]:
+    async def _stream(self, request: GenerationRequest) -> AsyncIterator[str | Generation]:
         """Text deltas of one sample. Retries only until the first delta has been yielded:
         after that a retry could repeat text, so a broken stream raises RemoteEngineError."""
         self._check(request)
@@ -527,12 +527,13 @@ class OpenAIEngine(Engine):
                 last_error[:] = [exc]
                 raise
 
-        async def run() -> None:
+        async def run() -> Any:
             try:
-                await self._with_retries(attempt, f"stream /{endpoint_for(request)}")
+                return await self._with_retries(attempt, f"stream /{endpoint_for(request)}")
             finally:
                 await queue.put(None)
 
+        started = time.perf_counter()
         task = asyncio.create_task(run())
         try:
             while True:
@@ -540,7 +541,8 @@ class OpenAIEngine(Engine):
                 if delta is None:
                     break
                 yield delta
-            await task  # re-raises the call's error, if any
+            part = await task  # re-raises the call's error, if any
+            yield self._assemble(request, [part], time.perf_counter() - started)
         except _NoRetry:
             cause = f" ({last_error[0]})" if last_error else ""
             raise RemoteEngineError(

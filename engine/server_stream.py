@@ -150,7 +150,6 @@ class CompletionStream:
             except Exception as exc:  # reported in-stream, the other samples carry on
                 await queue.put((k, None, exc))
 
-        texts = [[h] if h else [] for h in heads]
         tasks = [asyncio.create_task(drain(k, s)) for k, s in enumerate(streams)]
         try:
             if chat:
@@ -178,10 +177,9 @@ class CompletionStream:
                 if delta is None:
                     open_streams -= 1
                     continue
-                texts[k].append(delta)
                 yield event([self._choice(chat, index, delta, None)])
             wall = time.perf_counter() - started
-            generations = self._account(requests, singles, texts, wall, ttft)
+            generations = self._account(requests, singles, streams, wall, ttft)
             finish = [s for g in generations for s in g.samples]
             # the timing rides on the finish chunk (and on the usage chunk when asked for)
             extra = {"thinkfast": thinkfast_json(generations)}
@@ -205,44 +203,22 @@ class CompletionStream:
             await asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.gather(*(s.aclose() for s in streams), return_exceptions=True)
 
-    def _eos_id(self) -> int | None:
-        checkpoint = getattr(self.engine, "checkpoint", None)
-        ids = getattr(checkpoint, "eos_token_ids", None)
-        return int(ids[0]) if ids else None
-
-    def _completion_ids(self, text: str) -> list[int]:
-        codec = getattr(self.engine, "codec", None)
-        if codec is not None and hasattr(codec, "encode"):
-            return list(codec.encode(text, add_special_tokens=False))
-        tokenizer = getattr(self.engine, "tokenizer", None)
-        if tokenizer is not None and hasattr(tokenizer, "encode"):
-            return list(tokenizer.encode(text, add_special_tokens=False).ids)
-        return [-1] * max(1, len(text) // 4) if text else []
-
     def _account(
         self,
         requests: list[GenerationRequest],
         singles: list[tuple[int, GenerationRequest, GenerationRequest]],
-        texts: list[list[str]],
+        streams: list[Any],
         wall: float,
         ttft: float,
     ) -> list[Generation]:
-        """Usage and timing of a live stream. Engine streams yield text only, so the
-        completion is re-tokenised. A sample shorter than max_tokens stopped on an end-of-
-        sequence token (which LocalEngine counts, so it is added back) unless the request
-        has stop strings, whose cut-off tokens cannot be recovered from the text: the
-        count is exact without stop strings for text the tokenizer round-trips, and may
-        be short by the stop string's tokens with them."""
-        eos = self._eos_id()
+        """One Generation per request from its samples' streams: each engine stream ends
+        with its own Generation (exact token ids, finish reason), so nothing is
+        re-tokenised; the timing is the live stream's, with the emulated timing of the
+        whole batch stamped as `generate` would."""
         by_request: dict[int, list[Sample]] = {}
         for k, (_, original, _) in enumerate(singles):
-            text = "".join(texts[k])
-            ids = self._completion_ids(text)
-            finish = "length" if len(ids) >= original.max_tokens else "stop"
-            if finish == "stop" and not original.stop and eos is not None:
-                ids.append(eos)
-            sample = Sample(text=text, token_ids=ids, finish_reason=finish)
-            by_request.setdefault(id(original), []).append(sample)
+            generation = streams[k].generation
+            by_request.setdefault(id(original), []).extend(generation.samples)
         generations = []
         for r in requests:
             samples = by_request[id(r)]

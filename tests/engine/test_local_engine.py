@@ -136,8 +136,17 @@ async def test_stream_never_leaks_part_of_a_stop_string(engine):
     (free,) = await engine.generate([req(max_tokens=30, temperature=0.0)])
     text = free.samples[0].text
     stop = text[10:13]
-    deltas = [d async for d in engine.stream(req(max_tokens=30, temperature=0.0, stop=[stop]))]
+    stream = engine.stream(req(max_tokens=30, temperature=0.0, stop=[stop]))
+    deltas = [d async for d in stream]
     assert "".join(deltas) == text[: text.index(stop)]
+    # the stream ends with the exact Generation: the tokens cut off by the stop string
+    # are counted, as generate counts them
+    (stopped,) = await engine.generate([req(max_tokens=30, temperature=0.0, stop=[stop])])
+    assert stream.generation is not None
+    assert stream.generation.samples[0].token_ids == stopped.samples[0].token_ids
+    assert stream.generation.usage == stopped.usage
+    assert stream.generation.samples[0].finish_reason == "stop"
+    assert stream.generation.timing.emulated  # stamped like any generation
 
 
 async def test_stream_closed_early_cancels_its_row(slow_engine):

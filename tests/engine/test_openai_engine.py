@@ -301,12 +301,18 @@ async def test_missing_usage_is_estimated_and_logged(caplog):
 async def test_stream_yields_deltas_that_join_to_the_answer():
     async with FaultServer() as server:
         engine = engine_for(server)
-        deltas = [d async for d in engine.stream(chat())]
+        stream = engine.stream(chat())
+        deltas = [d async for d in stream]
     [post] = server.posts
     assert post.body["stream"] is True
     assert post.body["stream_options"] == {"include_usage": True}
     assert len(deltas) > 1
     assert "".join(deltas) == answer_text(1, post.body, 0)
+    # the stream ends with the Generation, usage as the server reported it
+    generation = stream.generation
+    assert generation.samples[0].text == "".join(deltas)
+    assert generation.usage.completion_tokens > 0
+    assert generation.timing.wall_s > 0
 
 
 async def test_stream_retries_only_before_its_first_delta():

@@ -133,6 +133,21 @@ def test_streaming_chat_with_usage_equals_the_plain_answer(client, engine):
     )
 
 
+def test_streamed_usage_counts_the_tokens_a_stop_string_cut_off(client, engine):
+    kw = dict(model=engine.model_name, messages=user(), max_tokens=40, seed=3, temperature=0)
+    free = client.chat.completions.create(**kw).choices[0].message.content
+    stop = free[8:11]
+    kw["stop"] = [stop]
+    plain = client.chat.completions.create(**kw)
+    usage = None
+    for event in client.chat.completions.create(
+        stream=True, stream_options={"include_usage": True}, **kw
+    ):
+        usage = event.usage or usage
+    assert plain.choices[0].finish_reason == "stop"
+    assert usage.completion_tokens == plain.usage.completion_tokens
+
+
 def test_streaming_completion(client, engine):
     stream = client.completions.create(
         model=engine.model_name, prompt=PROMPT, max_tokens=10, temperature=0, stream=True
