@@ -68,6 +68,13 @@ class PromptPack(BaseModel):
       matches `approve_pattern` (case-insensitive), rejects otherwise.
     - `choice_pattern`: group `choice` of the first match, compared with `labels`
       (e.g. ("A", "B")) to tell which candidate the judge prefers.
+    - `verdict_check_pattern` / `choice_check_pattern` (optional): read the decision from
+      the check the model wrote instead of the word it wrote after it. The first has groups
+      `got` (the answer the critic worked out) and `claimed` (the candidate's): approve when
+      they are equal. The second has `got`, `a` and `b`: prefer the candidate whose answer
+      equals `got`. Where the check is missing or decides nothing (both or neither equal),
+      the plain patterns are used. For small models that compute and copy reliably but
+      compare numbers poorly (the shipped arith-tiny: see its model card).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -83,6 +90,8 @@ class PromptPack(BaseModel):
     verdict_pattern: str
     approve_pattern: str
     choice_pattern: str
+    verdict_check_pattern: str | None = None
+    choice_check_pattern: str | None = None
     labels: tuple[str, str] = ("A", "B")
     normalize_answer: Literal["none", "number", "lower"] = "number"
 
@@ -105,6 +114,16 @@ class PromptPack(BaseModel):
     @classmethod
     def _choice(cls, v: str) -> str:
         return _compile(v, "choice")
+
+    @field_validator("verdict_check_pattern")
+    @classmethod
+    def _verdict_check(cls, v: str | None) -> str | None:
+        return None if v is None else _compile(_compile(v, "got"), "claimed")
+
+    @field_validator("choice_check_pattern")
+    @classmethod
+    def _choice_check(cls, v: str | None) -> str | None:
+        return None if v is None else _compile(_compile(_compile(v, "got"), "a"), "b")
 
     # -- loading --------------------------------------------------------------------
     @classmethod
@@ -163,6 +182,12 @@ class PromptPack(BaseModel):
 
     def parse_verdict(self, text: str) -> bool | None:
         """True when the critic approves, False when it rejects, None when unreadable."""
+        if self.verdict_check_pattern is not None:
+            check = re.search(self.verdict_check_pattern, text)
+            if check is not None:
+                return self._normalize(check.group("got")) == self._normalize(
+                    check.group("claimed")
+                )
         match = re.search(self.verdict_pattern, text)
         if match is None:
             return None
@@ -170,6 +195,13 @@ class PromptPack(BaseModel):
 
     def parse_choice(self, text: str) -> int | None:
         """0 when the judge prefers the first candidate, 1 the second, None if unreadable."""
+        if self.choice_check_pattern is not None:
+            check = re.search(self.choice_check_pattern, text)
+            if check is not None:
+                got = self._normalize(check.group("got"))
+                hits = [self._normalize(check.group(k)) == got for k in ("a", "b")]
+                if hits.count(True) == 1:
+                    return hits.index(True)
         match = re.search(self.choice_pattern, text)
         if match is None:
             return None

@@ -20,9 +20,12 @@ from tokenizers import Tokenizer
 
 MODEL_DIR = MODELS_DIR / "arith-tiny"
 
-# Floors on the first 50 held-out problems per level (greedy thinking drafts): the share
-# with a readable answer, and the share whose answer has the target's number of digits.
-FLOORS = {1: (0.8, 0.4), 2: (0.8, 0.4), 3: (0.8, 0.4), 4: (0.8, 0.3)}
+# Accuracy floors on the first 50 held-out problems per level, well below the model
+# card's figures (500 per level): greedy thinking, and greedy direct as an upper bound
+# on the hard levels (thinking must be what solves them). Measured on these problems with
+# the shipped weights: thinking 70 / 64 / 64 / 58%, direct 38 / 26 / 0 / 0%.
+THINKING_FLOOR = {1: 0.5, 2: 0.45, 3: 0.4, 4: 0.35}
+DIRECT_CEILING = {3: 0.3, 4: 0.2}
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +85,7 @@ def test_tokenizer_round_trips_exactly(pack):
         pack.render("judge", question=p.question, candidate_a=work, candidate_b="17").prompt,
         work,
         "  two  spaces\n\nand newlines ",
-        "Check: 1+2=3 ok, answer no\nVerdict: wrong",
+        "Check: 1+2=3\nGot: 3, claimed: 4\nVerdict: wrong",
     ]
     for text in texts:
         ids = tok.encode(text).ids
@@ -96,10 +99,10 @@ def test_pack_reads_every_role_format(pack):
     assert pack.extract_answer(work) == p.target
     assert pack.extract_answer(p.target) == p.target  # a direct answer is the bare number
     assert pack.extract_answer("300*68=20400, 40*68=27") is None  # cut off: no answer
-    assert pack.parse_verdict("1+2=3 ok, answer ok\nVerdict: correct") is True
-    assert pack.parse_verdict("1+2=4 no\nVerdict: wrong") is False
-    assert pack.parse_choice("A: 1+2=3 ok\nB: 1+2=4 no\nChoice: A") == 0
-    assert pack.parse_choice("A: 1+2=4 no\nB: 1+2=3 ok\nChoice: B") == 1
+    assert pack.parse_verdict("1+2=3\nGot: 3, claimed: 3\nVerdict: correct") is True
+    assert pack.parse_verdict("1+2=3\nGot: 3, claimed: 4\nVerdict: wrong") is False
+    assert pack.parse_choice("1+2=3\nGot: 3, A: 3, B: 4\nChoice: A") == 0
+    assert pack.parse_choice("1+2=3\nGot: 3, A: 4, B: 3\nChoice: B") == 1
     for role in ("draft", "draft_direct", "critique", "judge", "refine"):
         request = pack.render(
             role,
@@ -164,29 +167,63 @@ def test_chat_messages_get_a_worked_answer(engine, pack):
     assert "=" in text and pack.extract_answer(text) is not None, text
 
 
-def test_held_out_floor(engine, pack):
-    """Floors on 50 held-out problems per level, set well below the model card's figures.
-
-    The shipped weights are undertrained (near-zero accuracy, see the model card), so the
-    floor is on what they DO reliably: a well-formed worked answer whose answer has the
-    target's number of digits. Random or broken weights fail both; raise these floors to
-    accuracy floors when better weights ship.
-    """
+def test_held_out_accuracy_floor(engine, pack):
+    """Greedy accuracy on 50 held-out problems per level, with floors set well below the
+    model card's figures (so missing, random or broken weights fail), and direct answers
+    on the hard levels far below thinking."""
     for level in LEVELS:
         problems = make_problems(level, "eval", 50)
-        gens = engine.generate_sync(
+        thinking = engine.generate_sync(
             [_greedy(pack.render("draft", question=p.question)) for p in problems]
         )
-        answers = [pack.extract_answer(g.samples[0].text) for g in gens]
-        parsed = sum(a is not None for a in answers)
-        magnitude = sum(
-            a is not None and len(a) == len(p.target)
-            for a, p in zip(answers, problems, strict=True)
+        right = sum(
+            pack.extract_answer(g.samples[0].text) == p.target
+            for g, p in zip(thinking, problems, strict=True)
         )
-        assert parsed >= FLOORS[level][0] * 50, f"level {level}: {parsed}/50 drafts have an answer"
-        assert magnitude >= FLOORS[level][1] * 50, (
-            f"level {level}: {magnitude}/50 answers of the right length"
-        )
+        assert right >= THINKING_FLOOR[level] * 50, f"level {level}: {right}/50 right"
+        if level in DIRECT_CEILING:
+            direct = engine.generate_sync(
+                [_greedy(pack.render("draft_direct", question=p.question)) for p in problems]
+            )
+            guessed = sum(
+                pack.extract_answer(g.samples[0].text) == p.target
+                for g, p in zip(direct, problems, strict=True)
+            )
+            assert guessed <= DIRECT_CEILING[level] * 50 < right, (level, guessed, right)
+
+
+def test_critic_and_judge_tell_right_from_wrong(engine, pack):
+    """On held-out problems, a right worked answer against the same work with a wrong
+    final answer: the critic approves the one and rejects the other, the judge picks the
+    right one (floors well below what the shipped weights do here: the critic approves
+    27/36 and rejects 36/36, the judge picks 28/36)."""
+    problems = [p for level in (1, 2, 3) for p in make_problems(level, "eval", 12)]
+    right = [render_steps(next(iter(solutions(p).values())), p.answer) for p in problems]
+    wrong = [render_steps(next(iter(solutions(p).values())), p.answer + 10) for p in problems]
+    verdicts = engine.generate_sync(
+        [
+            _greedy(pack.render("critique", question=p.question, candidate=c))
+            for p, c in zip(problems + problems, right + wrong, strict=True)
+        ]
+    )
+    said = [pack.parse_verdict(g.samples[0].text) for g in verdicts]
+    n = len(problems)
+    approved, rejected = sum(v is True for v in said[:n]), sum(v is False for v in said[n:])
+    assert approved >= 0.5 * n and rejected >= 0.6 * n, (approved, rejected, n)
+    pairs = [
+        (r, w, 0) if i % 2 else (w, r, 1) for i, (r, w) in enumerate(zip(right, wrong, strict=True))
+    ]
+    judged = engine.generate_sync(
+        [
+            _greedy(pack.render("judge", question=p.question, candidate_a=a, candidate_b=b))
+            for p, (a, b, _) in zip(problems, pairs, strict=True)
+        ]
+    )
+    picked = sum(
+        pack.parse_choice(g.samples[0].text) == want
+        for g, (_, _, want) in zip(judged, pairs, strict=True)
+    )
+    assert picked >= 0.6 * n, (picked, n)
 
 
 def test_transformers_reads_the_same_checkpoint(engine):

@@ -32,6 +32,8 @@ def tables(report: dict, training: dict) -> str:
         ("critic: approves right answers", "critic_tpr"),
         ("critic: rejects wrong answers", "critic_tnr"),
         ("judge accuracy on (right, wrong) pairs", "judge_accuracy"),
+        ("critic balanced, read from its Verdict word", "critic_balanced_written"),
+        ("judge, read from its Choice word", "judge_accuracy_written"),
     ]
     head = (
         "| | "

@@ -124,22 +124,19 @@ async def evaluate_level(
         for p, c, _ in crit_items
     ]
     crit = await _ask(engine, crit_req, chunk)
-    tp = sum(
-        1
-        for (_, _, ok), o in zip(crit_items, crit, strict=True)
-        if ok and pack.parse_verdict(o[0][0]) is True
-    )
-    tn = sum(
-        1
-        for (_, _, ok), o in zip(crit_items, crit, strict=True)
-        if not ok and pack.parse_verdict(o[0][0]) is False
-    )
+    # the pack reads decisions from the check the model wrote; `written` reads the
+    # "Verdict:"/"Choice:" words the model wrote after it (reported beside, model card)
+    written = pack.model_copy(update={"verdict_check_pattern": None, "choice_check_pattern": None})
     pos = sum(1 for _, _, ok in crit_items if ok)
     neg = len(crit_items) - pos
     res["critic_items"] = {"right": pos, "wrong": neg}
-    res["critic_tpr"] = tp / pos if pos else None
-    res["critic_tnr"] = tn / neg if neg else None
-    res["critic_balanced"] = (res["critic_tpr"] + res["critic_tnr"]) / 2 if pos and neg else None
+    for suffix, reader in (("", pack), ("_written", written)):
+        said = [reader.parse_verdict(o[0][0]) for o in crit]
+        tp = sum(1 for (_, _, ok), v in zip(crit_items, said, strict=True) if ok and v is True)
+        tn = sum(1 for (_, _, ok), v in zip(crit_items, said, strict=True) if not ok and v is False)
+        tpr, tnr = (tp / pos if pos else None), (tn / neg if neg else None)
+        res["critic_tpr" + suffix], res["critic_tnr" + suffix] = tpr, tnr
+        res["critic_balanced" + suffix] = (tpr + tnr) / 2 if pos and neg else None
     res["tokens_critique"] = sum(o[0][1] for o in crit) / max(1, len(crit))
     judge_req = [
         pack.render("judge", question=p.question, candidate_a=a, candidate_b=b).model_copy(
@@ -149,15 +146,16 @@ async def evaluate_level(
     ]
     judged = await _ask(engine, judge_req, chunk)
     res["judge_pairs"] = len(judge_items)
-    res["judge_accuracy"] = (
-        sum(
-            pack.parse_choice(o[0][0]) == want
-            for (_, _, want), o in zip(judge_items, judged, strict=True)
+    for suffix, reader in (("", pack), ("_written", written)):
+        res["judge_accuracy" + suffix] = (
+            sum(
+                reader.parse_choice(o[0][0]) == want
+                for (_, _, want), o in zip(judge_items, judged, strict=True)
+            )
+            / len(judge_items)
+            if judge_items
+            else None
         )
-        / len(judge_items)
-        if judge_items
-        else None
-    )
     res["tokens_judge"] = sum(o[0][1] for o in judged) / max(1, len(judged))
     return res
 

@@ -68,6 +68,11 @@ def prompt_pack_dict() -> dict:
         # (a direct answer is just the number)
         "answer_pattern": r"(?:^|Answer: )(?P<answer>-?\d+)\s*$",
         "verdict_pattern": r"Verdict: (?P<verdict>correct|wrong)",
+        # The model works the answer out and copies the claims reliably, but its own
+        # "Verdict:"/"Choice:" words do not follow from them (model card): read the
+        # decision from the check it wrote.
+        "verdict_check_pattern": r"Got: (?P<got>-?\d+), claimed: (?P<claimed>-?\d+|none)",
+        "choice_check_pattern": r"Got: (?P<got>-?\d+), A: (?P<a>-?\d+|none), B: (?P<b>-?\d+|none)",
         "approve_pattern": "correct",
         "choice_pattern": r"Choice: (?P<choice>[AB])",
         "labels": ["A", "B"],
