@@ -61,14 +61,19 @@ async def test_self_refine_stops_cleanly_between_rounds(engine, quick_pack):
 async def test_emulated_budget_caps_the_emulated_critical_path(engine, quick_pack):
     from thinkfast.orchestrator.budget import RequestCost, emulated_worst_case_s
 
-    single = await athink(QUESTION, "single", engine, pack=quick_pack)
-    worst = RequestCost(single.calls[0].prompt_tokens, 1, quick_pack.draft.max_tokens)
+    # a long critique allowance: whatever the draft leaves of the cap, the critique's
+    # worst case cannot fit in it
+    pack = quick_pack.model_copy(
+        update={"critique": quick_pack.critique.model_copy(update={"max_tokens": 400})}
+    )
+    single = await athink(QUESTION, "single", engine, pack=pack)
+    worst = RequestCost(single.calls[0].prompt_tokens, 1, pack.draft.max_tokens)
     cap = 1.01 * emulated_worst_case_s(engine, "h100", [worst])  # the draft surely fits
     capped = await athink(
         QUESTION,
         "self_refine",
         engine,
-        pack=quick_pack,
+        pack=pack,
         max_rounds=2,
         accept="always",
         max_emulated_s=cap,
