@@ -55,9 +55,7 @@ class GenerationRequest(BaseModel):
 
     @model_validator(mode="after")
     def _exactly_one_prompt(self) -> GenerationRequest:
-        given = [
-            k for k in ("messages", "prompt", "prompt_ids") if getattr(self, k) is not None
-        ]
+        given = [k for k in ("messages", "prompt", "prompt_ids") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
                 "give exactly one of messages, prompt or prompt_ids "
