@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from .errors import EngineError
 from .hardware.emulate import emulate_call, pace_schedule, resolve_emulation, shapes_of
 from .types import Generation, GenerationRequest
 
@@ -100,6 +101,10 @@ class Engine:
                     await asyncio.sleep(wait)
                 k += 1
             yield delta
+        raise EngineError(
+            f"{type(self).__name__}._stream ended without its Generation; a backend stream "
+            "yields text deltas and then the sample's Generation"
+        )
 
     def generate_sync(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         """Blocking convenience wrapper for scripts and notebooks without a loop."""
