@@ -35,28 +35,24 @@ def tables(report: dict, training: dict) -> str:
         ("critic balanced, read from its Verdict word", "critic_balanced_written"),
         ("judge, read from its Choice word", "judge_accuracy_written"),
     ]
-    head = (
-        "| | "
-        + " | ".join(f"level {k}" for k in levels)
-        + " |\n|---|"
-        + "---|" * len(levels)
-        + "\n"
+
+    def header(title: str) -> str:
+        columns = " | ".join(f"level {k}" for k in levels)
+        first = f"| {title} |" if title else "| |"
+        return f"{first} {columns} |\n|---|" + "---|" * len(levels) + "\n"
+
+    def row(label: str, cell) -> str:
+        return f"| {label} | " + " | ".join(cell(levels[k]) for k in levels) + " |\n"
+
+    body = header("") + "".join(
+        row(label, lambda lv, k=key: _pct(lv.get(k))) for label, key in rows
     )
-    body = "".join(
-        f"| {label} | " + " | ".join(_pct(levels[k].get(key)) for k in levels) + " |\n"
-        for label, key in rows
+    body += row("problems", lambda lv: str(lv["problems"]))
+    body += row(
+        "critic items (right / wrong)",
+        lambda lv: f"{lv['critic_items']['right']} / {lv['critic_items']['wrong']}",
     )
-    counts = (
-        "| problems | " + " | ".join(str(levels[k]["problems"]) for k in levels) + " |\n"
-        "| critic items (right / wrong) | "
-        + " | ".join(
-            f"{levels[k]['critic_items']['right']} / {levels[k]['critic_items']['wrong']}"
-            for k in levels
-        )
-        + " |\n| judge pairs | "
-        + " | ".join(str(levels[k]["judge_pairs"]) for k in levels)
-        + " |\n"
-    )
+    body += row("judge pairs", lambda lv: str(lv["judge_pairs"]))
     tok_rows = [
         ("direct", "tokens_direct"),
         ("thinking", "tokens_thinking"),
@@ -64,21 +60,15 @@ def tables(report: dict, training: dict) -> str:
         ("judge", "tokens_judge"),
     ]
     tok = (
-        "\n| completion tokens per answer | "
-        + " | ".join(f"level {k}" for k in levels)
-        + " |\n|---|"
-        + "---|" * len(levels)
-        + "\n"
-    )
-    tok += "".join(
-        f"| {label} | " + " | ".join(f"{levels[k][key]:.1f}" for k in levels) + " |\n"
-        for label, key in tok_rows
+        "\n"
+        + header("completion tokens per answer")
+        + "".join(row(label, lambda lv, k=key: f"{lv[k]:.1f}") for label, key in tok_rows)
     )
     legend = "\nLevels: " + "; ".join(f"{k}: {LEVELS[int(k)]}" for k in levels) + ".\n"
     train = "\n| training | |\n|---|---|\n" + "".join(
         f"| {k} | {v} |\n" for k, v in training.items() if k != "stage"
     )
-    return head + body + counts + tok + legend + train
+    return body + tok + legend + train
 
 
 def main(argv: list[str] | None = None) -> int:

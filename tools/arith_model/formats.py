@@ -39,7 +39,6 @@ __all__ = [
     "claimed_answer",
     "method_of",
     "own_solution",
-    "check_text",
     "critique_target",
     "judge_target",
     "refine_target",
@@ -127,17 +126,13 @@ def own_solution(problem: ArithProblem, avoid: set[str | None], rng: random.Rand
     return methods[rng.choice(fresh or list(methods))]
 
 
-def check_text(problem: ArithProblem, candidate: str, rng: random.Random) -> tuple[str, bool]:
-    """(check body, verdict) for a candidate: solve it another way, compare the answers."""
+def critique_target(problem: ArithProblem, candidate: str, rng: random.Random) -> tuple[str, bool]:
+    """(critique text, verdict) for a candidate: solve it another way, compare the answers."""
     steps = own_solution(problem, {method_of(problem, candidate)}, rng)
     claimed = claimed_answer(candidate)
     ok = claimed == problem.target
-    return f"{', '.join(steps)}\nGot: {problem.target}, claimed: {claimed}", ok
-
-
-def critique_target(problem: ArithProblem, candidate: str, rng: random.Random) -> tuple[str, bool]:
-    body, ok = check_text(problem, candidate, rng)
-    return f"{body}\nVerdict: {'correct' if ok else 'wrong'}", ok
+    verdict = "correct" if ok else "wrong"
+    return f"{', '.join(steps)}\nGot: {problem.target}, claimed: {claimed}\nVerdict: {verdict}", ok
 
 
 def judge_target(problem: ArithProblem, a: str, b: str, rng: random.Random) -> tuple[str, int]:
@@ -160,7 +155,7 @@ def refine_target(problem: ArithProblem, candidate: str, ok: bool, critique: str
     The critique's own solution is worked and (in training) right, so the fix writes it
     out as a worked answer; a right worked candidate is kept as it is.
     """
-    steps, _ = parse_work(candidate)
-    if ok and steps:
+    if ok and parse_work(candidate)[0]:
         return candidate
-    return render_steps(critique.split("\n", 1)[0].split(", "), problem.answer)
+    own_steps, _ = parse_work(critique.partition("\nGot: ")[0])
+    return render_steps(own_steps, problem.answer)
