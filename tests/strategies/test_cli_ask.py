@@ -18,23 +18,13 @@ def quick_file(tmp_path, quick_pack):
     return str(path)
 
 
+def ask(pack_file: str, *options: str) -> int:
+    """`thinkfast ask 58+67` on the shipped model with the quick pack, plus `options`."""
+    return main(["ask", "58+67", "--model", MODEL, "--pack", pack_file, *options])
+
+
 def test_ask_prints_the_answer_and_a_cost_table(capsys, quick_file):
-    code = main(
-        [
-            "ask",
-            "58+67",
-            "--model",
-            MODEL,
-            "--pack",
-            quick_file,
-            "-S",
-            "n=3",
-            "-S",
-            "selector=vote",
-            "--seed",
-            "1",
-        ]
-    )
+    code = ask(quick_file, "-S", "n=3", "-S", "selector=vote", "--seed", "1")
     out = capsys.readouterr().out
     assert code == 0
     assert "answer: " in out
@@ -43,21 +33,7 @@ def test_ask_prints_the_answer_and_a_cost_table(capsys, quick_file):
 
 
 def test_ask_json_is_an_answer(capsys, quick_file):
-    code = main(
-        [
-            "ask",
-            "58+67",
-            "--model",
-            MODEL,
-            "--pack",
-            quick_file,
-            "--strategy",
-            "single",
-            "--json",
-            "--hardware",
-            "h100",
-        ]
-    )
+    code = ask(quick_file, "--strategy", "single", "--json", "--hardware", "h100")
     assert code == 0
     answer = Answer.model_validate_json(capsys.readouterr().out)
     assert answer.strategy == "single" and len(answer.calls) == 1
@@ -65,21 +41,7 @@ def test_ask_json_is_an_answer(capsys, quick_file):
 
 
 def test_ask_trace_prints_every_call(capsys, quick_file):
-    code = main(
-        [
-            "ask",
-            "58+67",
-            "--model",
-            MODEL,
-            "--pack",
-            quick_file,
-            "-s",
-            "self_refine",
-            "-S",
-            "max_rounds=1",
-            "--trace",
-        ]
-    )
+    code = ask(quick_file, "-s", "self_refine", "-S", "max_rounds=1", "--trace")
     out = capsys.readouterr().out
     assert code == 0
     trace = out[out.index(" id role") :].splitlines()[1:]
