@@ -1,10 +1,11 @@
-"""thinkfast.orchestrator: agents, the graph state, the ledger, budgets and `think`."""
+"""thinkfast.orchestrator: roles and agents, the graph state, selection rules, the ledger,
+budgets and `think`."""
 
-from .agents import Agent, Critic, Drafter, Judge, Refiner, Sampling
+from .agents import Agent, Sampling
 from .answer import Answer
-from .api import astream, athink, default_engine, default_pack, pack_for, run_context, think
+from .api import astream, athink, default_engine, run_context, think
 from .budget import Budget, BudgetStop
-from .context import RunContext
+from .context import CallOutcome, RunContext
 from .errors import (
     AllBranchesFailedError,
     BudgetExhaustedError,
@@ -15,6 +16,7 @@ from .errors import (
 from .events import Event
 from .ledger import Call, EmulatedLatency, LatencyReport, Ledger, RoleUsage, UsageReport
 from .prompt_pack import ROLES, PromptPack, PromptPackError, RolePrompt
+from .roster import Roster, default_pack, pack_for
 from .state import Candidate, Critique, Decision, Failure, GraphState, RoundRecord
 
 __all__ = [
@@ -26,24 +28,22 @@ __all__ = [
     "BudgetExhaustedError",
     "BudgetStop",
     "Call",
+    "CallOutcome",
     "Candidate",
-    "Critic",
     "Critique",
     "Decision",
-    "Drafter",
     "EmulatedLatency",
     "Event",
     "Failure",
     "GraphState",
-    "Judge",
     "LatencyReport",
     "Ledger",
     "PromptPack",
     "PromptPackError",
-    "Refiner",
     "RoleUsage",
     "RolePrompt",
     "RoundRecord",
+    "Roster",
     "RunContext",
     "Sampling",
     "StrategyConfigError",

@@ -3,18 +3,19 @@
 JSON-serialisable (pydantic): the final text and extracted answer, every candidate with
 its critiques, scores and votes, the self-refine rounds, the decisions, failed branches,
 every engine call, usage by role and in total, and latency three ways (wall, sum of
-calls, critical path), here and emulated per hardware profile.
+calls, critical path), here and emulated per hardware profile. `tie` says whether the
+final choice was a tie settled by the tie-break rule (see `selection`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from .errors import AllBranchesFailedError, BudgetExhaustedError, StrategyError
 from .ledger import Call, LatencyReport, Ledger, UsageReport
-from .nodes import select_vote
+from .selection import select_vote
 from .state import Candidate, Decision, Failure, RoundRecord
 
 __all__ = ["Answer", "build_answer"]
@@ -41,6 +42,12 @@ class Answer(BaseModel):
     @property
     def chosen(self) -> Candidate | None:
         return next((c for c in self.candidates if c.id == self.selected), None)
+
+    @computed_field(description="the final choice was a tie, settled by the tie-break rule")
+    @property
+    def tie(self) -> bool:
+        deciding = [d for d in self.decisions if d.winner == self.selected]
+        return bool(deciding) and deciding[-1].tie
 
     @property
     def flips(self) -> int:

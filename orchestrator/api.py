@@ -3,8 +3,9 @@
 `athink(question, strategy="best_of_n", engine=None, **options)` resolves the strategy by
 name (the registry lives in `thinkfast.strategies`, looked up when called, so this layer
 does not import the one above it at import time), splits the options into the strategy's
-own and the run's (budget, seed, pack, per-role engines), binds the agents to engines and
-prompt packs, runs the strategy's cached compiled graph with a fresh `RunContext`, and
+own and the run's (budget, seed, pack, per-role engines), builds the run's `Roster` (which
+engines and packs play each role, the strategy's default templates filling roles a pack
+lacks) and checks that every role the strategy asks for can be played, runs the strategy's cached compiled graph with a fresh `RunContext`, and
 builds the `Answer` from the final state and the ledger. `engine=None` is the shipped
 model on the local engine, with the prompt pack from its model folder.
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import weakref
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,13 +21,13 @@ from typing import Any
 from pydantic import ValidationError
 from thinkfast.engine import Engine
 
-from .agents import Critic, Drafter, Judge, Refiner
 from .answer import Answer, build_answer
 from .budget import Budget
 from .context import RunContext
 from .errors import StrategyConfigError
 from .events import Event
 from .prompt_pack import PromptPack
+from .roster import EngineChoice, Roster, default_pack, pack_for
 
 __all__ = [
     "think",
@@ -40,7 +40,6 @@ __all__ = [
 ]
 
 DEFAULT_MODEL = "arith-tiny"
-ROLE_ENGINES = ("draft", "critique", "judge", "refine")
 # options of the run itself; everything else belongs to the strategy
 RUN_OPTIONS = (
     "max_tokens",
@@ -53,44 +52,16 @@ RUN_OPTIONS = (
 )
 
 _default_engine: Engine | None = None
-_packs: weakref.WeakKeyDictionary[Engine, PromptPack] = weakref.WeakKeyDictionary()
 
 
 def default_engine() -> Engine:
     """The shipped model on the local engine, loaded once per process."""
     global _default_engine
     if _default_engine is None:
-        from thinkfast.engine.local import LocalEngine
+        from thinkfast.engine import LocalEngine
 
         _default_engine = LocalEngine(DEFAULT_MODEL)
     return _default_engine
-
-
-def default_pack() -> PromptPack:
-    """The natural-language pack for chat models that bring none of their own."""
-    return PromptPack.from_file(Path(__file__).with_name("default_pack.json"))
-
-
-def pack_for(engine: Engine) -> PromptPack:
-    """The prompt pack in the engine's model folder (`prompt_pack.json`), else the default."""
-    try:
-        return _packs[engine]
-    except (KeyError, TypeError):
-        pass
-    pack = None
-    checkpoint = getattr(engine, "checkpoint", None)
-    folder = getattr(checkpoint, "path", None)
-    if folder is not None:
-        folder = Path(folder)
-        candidate = (folder if folder.is_dir() else folder.parent) / "prompt_pack.json"
-        if candidate.is_file():
-            pack = PromptPack.from_file(candidate)
-    pack = pack or default_pack()
-    try:
-        _packs[engine] = pack
-    except TypeError:
-        pass
-    return pack
 
 
 def _resolve_strategy(strategy: Any, options: dict[str, Any]):
@@ -116,34 +87,34 @@ def run_context(
     engine: Engine | None = None,
     *,
     pack: PromptPack | str | Path | None = None,
-    engines: Mapping[str, Engine] | None = None,
+    engines: Mapping[str, EngineChoice] | None = None,
     seed: int | None = None,
+    strategy: Any = None,
     **budget_options: Any,
 ) -> RunContext:
-    """The run context a strategy graph needs: agents bound to engines and packs, the
-    budget (max_tokens, max_latency_s, max_emulated_s, profile) and the seed.
+    """The run context a strategy graph needs: the roster (engines and packs per role),
+    the budget (max_tokens, max_latency_s, max_emulated_s, profile) and the seed.
 
-    Pass it as `context=` when running `strategy.graph` yourself (e.g. embedded as a
-    subgraph); `athink` builds one per query.
+    `engines` maps a role to an Engine or a list of Engines (see `roster`). With
+    `strategy` (a configured Strategy), its default templates fill roles the packs lack,
+    every role it asks for is checked now, and `engines` may only name those roles.
+    Pass the context as `context=` when running `strategy.graph` yourself (e.g. embedded
+    as a subgraph); `athink` builds one per query.
     """
     base = engine if engine is not None else default_engine()
-    if not isinstance(base, Engine):
-        raise StrategyConfigError(f"engine must be a thinkfast Engine; got {type(base).__name__}")
-    engines = dict(engines or {})
-    unknown = set(engines) - set(ROLE_ENGINES)
-    if unknown:
-        raise StrategyConfigError(
-            f"engines has unknown role(s) {', '.join(sorted(unknown))}; roles: {', '.join(ROLE_ENGINES)}"
-        )
     if isinstance(pack, str | Path):
         pack = PromptPack.from_file(pack)
-
-    def bind(role: str, cls):
-        role_engine = engines.get(role, base)
-        # a user pack is for the main engine's model; another model gets its own pack
-        role_pack = pack if (pack is not None and role_engine is base) else pack_for(role_engine)
-        return cls(engine=role_engine, pack=role_pack)
-
+    defaults = dict(strategy.default_prompts) if strategy is not None else {}
+    if strategy is not None:
+        unknown = sorted(set(engines or {}) - set(strategy.roles()))
+        if unknown:
+            raise StrategyConfigError(
+                f"engines names role(s) {', '.join(unknown)} that strategy {strategy.name!r} "
+                f"does not ask for with these options; it asks for: {', '.join(strategy.roles())}"
+            )
+    roster = Roster(base, pack=pack, engines=engines, defaults=defaults)
+    if strategy is not None:
+        roster.check(strategy.roles())
     try:
         budget = Budget(**budget_options)
     except ValidationError as exc:
@@ -166,14 +137,7 @@ def run_context(
                 f"profile {budget.profile!r} is not one the engine projects onto; "
                 f"accepted: {', '.join(profiles) or 'none (create the engine with hardware=...)'}"
             )
-    return RunContext(
-        drafter=bind("draft", Drafter),
-        critic=bind("critique", Critic),
-        judge=bind("judge", Judge),
-        refiner=bind("refine", Refiner),
-        budget=budget,
-        seed=seed,
-    )
+    return RunContext(roster=roster, budget=budget, seed=seed)
 
 
 def _prepare(question: str, strategy: Any, engine: Engine | None, options: dict[str, Any]):
@@ -189,6 +153,7 @@ def _prepare(question: str, strategy: Any, engine: Engine | None, options: dict[
         pack=run.get("pack"),
         engines=run.get("engines"),
         seed=run.get("seed"),
+        strategy=chosen,
         **budget_options,
     )
     return chosen, ctx
@@ -205,7 +170,7 @@ def _finish(question: str, chosen, ctx: RunContext, state: dict[str, Any]) -> An
         state,
         ctx.ledger,
         wall,
-        ctx.drafter.engine.model_name,
+        ctx.roster.main.model_name,
     )
 
 
@@ -216,8 +181,8 @@ async def athink(
 
     Options are the strategy's own (e.g. n=8, selector="vote") plus the run's:
     `max_tokens`, `max_latency_s`, `max_emulated_s` and `profile` (the budget), `seed`,
-    `pack` (a PromptPack or a path to one), `engines` (role -> Engine for roles that use a
-    different model than `engine`). Cancelling the task cancels the engine calls it made.
+    `pack` (a PromptPack or a path to one), `engines` (role -> an Engine or a list of
+    Engines, for roles played on other models than `engine`). Cancelling the task cancels the engine calls it made.
     """
     chosen, ctx = _prepare(question, strategy, engine, dict(options))
     ctx.started = time.perf_counter()

@@ -2,9 +2,15 @@
 
 Engines, packs and agents are not graph state (they are not data and must not be
 checkpointed), so they travel as LangGraph's run context; that is also why one compiled
-graph serves every engine. `RunContext.call` is the only way nodes reach an engine: it
-passes the budget gate, times the call, writes the ledger record, emits events, and turns
-an engine failure into a recorded `Failure` (`BranchFailed`) instead of a crashed query.
+graph serves every engine. Nodes look agents up by role name (`ctx.agent("judge")`,
+`ctx.agents("draft")`) from the run's `Roster`.
+
+`RunContext.call` is the only way nodes reach an engine: it passes the budget gate, times
+the call, writes the ledger record (with the label of the engine that served it), emits
+events, and raises `BudgetStop` or `BranchFailed` (an engine failure, recorded). Most
+nodes want `RunContext.attempt` instead: the same call, returning a `CallOutcome` whose
+`update` already holds the state update for a refused or failed call, so a node ends its
+branch with `if not outcome.ok: return outcome.update`.
 """
 
 from __future__ import annotations
@@ -19,12 +25,14 @@ from typing import Any
 
 from thinkfast.engine import Generation, GenerationRequest
 
-from .agents import Agent, Critic, Drafter, Judge, Refiner
+from .agents import Agent
 from .budget import Budget, BudgetGate, BudgetStop, RequestCost
 from .events import Event, emit
 from .ledger import Call, Ledger
+from .roster import Roster
+from .state import Failure
 
-__all__ = ["RunContext", "BranchFailed"]
+__all__ = ["RunContext", "BranchFailed", "CallOutcome"]
 
 
 class BranchFailed(Exception):  # noqa: N818 - control flow inside nodes
@@ -37,13 +45,38 @@ class BranchFailed(Exception):  # noqa: N818 - control flow inside nodes
 
 
 @dataclass
-class RunContext:
-    """Agents, budget, ledger and clock of one query."""
+class CallOutcome:
+    """What `RunContext.attempt` returns: the call's results, or why there are none.
 
-    drafter: Drafter
-    critic: Critic
-    judge: Judge
-    refiner: Refiner
+    `update` is the state update the call contributes: its ledger record when it ran;
+    the budget stop when refused; the failed record and a `Failure` when the engine failed.
+    """
+
+    update: dict[str, Any]
+    generations: list[Generation] = field(default_factory=list)
+    call: Call | None = None
+    requests: list[GenerationRequest] = field(default_factory=list)
+    stopped: str | None = None  # the budget's reason, when refused or cut off
+
+    @property
+    def ok(self) -> bool:
+        return self.call is not None and self.call.ok and self.stopped is None
+
+
+def failure_update(exc: BranchFailed, node: str, branch: str | None = None) -> dict[str, Any]:
+    """The state update of a failed call: its record in the ledger and a `Failure`."""
+    call = exc.call
+    failure = Failure(
+        node=node, role=call.role, branch=branch, error=call.error or "", call_id=call.id
+    )
+    return {"calls": [call], "failures": [failure]}
+
+
+@dataclass
+class RunContext:
+    """Roster, budget, ledger and clock of one query."""
+
+    roster: Roster
     budget: Budget = field(default_factory=Budget)
     seed: int | None = None
     ledger: Ledger = field(default_factory=Ledger)
@@ -73,6 +106,43 @@ class RunContext:
 
     def event(self, kind: str, **kwargs: Any) -> None:
         emit(Event(kind=kind, t=self.elapsed(), **kwargs))
+
+    # -- agents by role ------------------------------------------------------------------
+    def agent(self, role: str) -> Agent:
+        """The agent for the role's next call (round-robin over the role's engines)."""
+        return self.roster.agent(role)
+
+    def agents(self, role: str) -> list[Agent]:
+        """Every agent of the role, one per engine, in the order the engines were given."""
+        return self.roster.agents(role)
+
+    async def attempt(
+        self,
+        agent: Agent,
+        node: str,
+        requests: list[GenerationRequest],
+        *,
+        branch: str | None = None,
+        after: list[int] | None = None,
+        shrinkable: bool = False,
+    ) -> CallOutcome:
+        """`call`, but a budget refusal or an engine failure is returned (with its events
+        emitted and its state update ready), not raised."""
+        try:
+            generations, record, ran = await self.call(
+                agent, node, requests, branch=branch, after=after, shrinkable=shrinkable
+            )
+        except BudgetStop as stop:
+            data = {"reason": stop.reason}
+            self.event("budget_stop", node=node, role=agent.role, branch=branch, data=data)
+            return CallOutcome(update={"budget_stop": stop.reason}, stopped=stop.reason)
+        except BranchFailed as exc:
+            data = {"error": exc.call.error}
+            self.event("failure", node=node, role=agent.role, branch=branch, data=data)
+            return CallOutcome(update=failure_update(exc, node, branch), call=exc.call)
+        return CallOutcome(
+            update={"calls": [record]}, generations=generations, call=record, requests=ran
+        )
 
     # -- the one door to the engines ------------------------------------------------------
     async def call(
@@ -117,6 +187,7 @@ class RunContext:
             branch=branch,
             data={
                 "call": call_id,
+                "engine": agent.label,
                 "requests": len(requests),
                 "samples": sum(r.n for r in requests),
             },
@@ -128,6 +199,7 @@ class RunContext:
             node=node,
             branch=branch,
             model=engine.model_name,
+            engine=agent.label,
             requests=len(requests),
             samples=sum(r.n for r in requests),
             start_s=start,

@@ -1,7 +1,7 @@
 """The ledger: one record per engine call, and the usage and latency read from it.
 
 Every call a query makes (drafts, critiques, judge rounds, refinements) is a `Call` with
-its role, graph node, branch, tokens, wall seconds here and emulated seconds per hardware
+its role, graph node, branch, the engine that served it, tokens, wall seconds here and emulated seconds per hardware
 profile, and `after`: the calls whose output it consumed. Those edges make the calls a DAG,
 so latency can be reported three ways:
 
@@ -31,6 +31,7 @@ class Call(BaseModel):
     node: str
     branch: str | None = None
     model: str = "unknown"
+    engine: str = Field("", description="label of the engine that served the call")
     requests: int = 1
     samples: int = 1
     prompt_tokens: int = 0

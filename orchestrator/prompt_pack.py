@@ -1,8 +1,11 @@
 """PromptPack: how to ask one model for each agent role, and how to read its answers.
 
 A pack is a JSON file (`prompt_pack.json` in a model folder, or the built-in default for
-chat models). Each role is a `RolePrompt` whose `template` is a `str.format` template over
-these fields:
+chat models) whose `roles` object maps role names to `RolePrompt`s. Roles are data: any
+name is a role, a strategy that introduces one ships a default template for it
+(`Strategy.default_prompts`), and asking a pack for a role it lacks is a `PromptPackError`
+naming the role, the pack and the roles it has. Each template is a `str.format` template
+over the fields its role is given; the built-in roles use:
 
     question      the user's question
     candidate     a candidate's full text (scratchpad included)
@@ -15,26 +18,31 @@ these fields:
 A role is rendered as chat messages (optional system message + user message, the model's
 chat template applies) unless `raw` is true, in which case the template IS the prompt.
 Answers, verdicts and choices are read with the pack's regular expressions.
+
+The older flat shape (roles as top-level keys beside the patterns) still loads: every
+top-level object that is not a pack setting is taken as a role.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from thinkfast.engine import ChatMessage, GenerationRequest, ThinkfastError
 
-__all__ = ["PromptPack", "RolePrompt", "Role", "PromptPackError", "ROLES"]
+__all__ = ["PromptPack", "RolePrompt", "PromptPackError", "ROLES"]
 
-Role = Literal["draft", "draft_direct", "critique", "judge", "refine"]
+# The roles the built-in strategies ask for; a pack may have any others.
 ROLES: tuple[str, ...] = ("draft", "draft_direct", "critique", "judge", "refine")
+_ROLE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
 class PromptPackError(ThinkfastError):
-    """A prompt pack file is missing, malformed, or a template needs a field not given."""
+    """A prompt pack is missing, malformed, lacks a role, or a template needs a field not given."""
 
 
 class RolePrompt(BaseModel):
@@ -80,11 +88,13 @@ class PromptPack(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    draft: RolePrompt
-    draft_direct: RolePrompt | None = None
-    critique: RolePrompt
-    judge: RolePrompt
-    refine: RolePrompt
+    roles: dict[str, RolePrompt]
+    accepts_default_roles: bool | None = Field(
+        None,
+        description="whether strategies' default templates may fill roles the pack lacks; "
+        "None: yes for a chat pack, no for a pack of raw prompts (a model trained on its "
+        "own formats has never seen the defaults' wording)",
+    )
     answer_pattern: str
     fallback_pattern: str | None = None
     verdict_pattern: str
@@ -94,6 +104,33 @@ class PromptPack(BaseModel):
     choice_check_pattern: str | None = None
     labels: tuple[str, str] = ("A", "B")
     normalize_answer: Literal["none", "number", "lower"] = "number"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_shape(cls, data: Any) -> Any:
+        """The older shape: roles as top-level keys beside the pack's settings."""
+        if not isinstance(data, dict) or "roles" in data:
+            return data
+        settings = {k: v for k, v in data.items() if k in cls.model_fields}
+        roles = {
+            k: v
+            for k, v in data.items()
+            if k not in cls.model_fields and isinstance(v, dict | RolePrompt)
+        }
+        rest = {k: v for k, v in data.items() if k not in settings and k not in roles}
+        return {**settings, "roles": roles, **rest}  # rest: unknown settings, refused below
+
+    @field_validator("roles")
+    @classmethod
+    def _role_names(cls, v: dict[str, RolePrompt]) -> dict[str, RolePrompt]:
+        bad = [name for name in v if not _ROLE_NAME.fullmatch(name)]
+        if bad:
+            raise ValueError(
+                f"role names must be lower_snake_case identifiers; got {', '.join(map(repr, bad))}"
+            )
+        if not v:
+            raise ValueError("a pack needs at least one role")
+        return v
 
     @field_validator("answer_pattern")
     @classmethod
@@ -140,13 +177,38 @@ class PromptPack(BaseModel):
         except ValidationError as exc:
             raise PromptPackError(f"prompt pack {path} is invalid:\n{exc}") from exc
 
+    # -- roles ------------------------------------------------------------------------
+    def has_role(self, role: str) -> bool:
+        return role in self.roles
+
     def role(self, role: str) -> RolePrompt:
-        if role not in ROLES:
-            raise PromptPackError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
-        prompt = getattr(self, role)
-        if prompt is None:  # only draft_direct is optional
-            return self.draft
-        return prompt
+        """The prompt of `role`; a role the pack lacks is a PromptPackError saying which
+        roles it has."""
+        try:
+            return self.roles[role]
+        except KeyError:
+            raise PromptPackError(
+                f"prompt pack {self.name!r} has no role {role!r}; it has: "
+                f"{', '.join(sorted(self.roles))}"
+            ) from None
+
+    @property
+    def takes_default_roles(self) -> bool:
+        if self.accepts_default_roles is not None:
+            return self.accepts_default_roles
+        return not any(prompt.raw for prompt in self.roles.values())
+
+    def with_defaults(self, defaults: Mapping[str, RolePrompt]) -> PromptPack:
+        """This pack with `defaults` filling the roles it lacks (its own prompts win), or
+        unchanged when it does not take default roles."""
+        missing = {k: v for k, v in defaults.items() if k not in self.roles}
+        if not missing or not self.takes_default_roles:
+            return self
+        return self.with_roles(missing)
+
+    def with_roles(self, roles: Mapping[str, RolePrompt]) -> PromptPack:
+        """A copy with `roles` added or replaced (e.g. shorter allowances for a test)."""
+        return self.model_copy(update={"roles": {**self.roles, **roles}})
 
     # -- asking -----------------------------------------------------------------------
     def render(self, role: str, **fields: str) -> GenerationRequest:

@@ -3,7 +3,9 @@
 Parallel branches (Send fan-out) write into the same keys, so each list key has a
 reducer: candidates merge by id (a later version of a candidate replaces the earlier
 one, new ones are appended), the records (calls, decisions, rounds, failures) append,
-and the budget stop keeps the first reason given.
+and the budget stop keeps the first reason given. `GraphState` holds only what every
+strategy and the answer builder read; a strategy's own working keys (a tournament's
+survivors, a refinement loop's current answer) live in its own subclass of it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ __all__ = [
     "DraftTask",
     "merge_candidates",
     "first_reason",
+    "last_value",
 ]
 
 
@@ -48,9 +51,11 @@ class Candidate(BaseModel):
     finish_reason: str = "stop"
     source: str = Field("draft", description="role that wrote it: draft, draft_direct, refine")
     branch: str | None = None
+    engine: str | None = Field(None, description="label of the engine that wrote it")
     round: int = 0
     parent: int | None = Field(None, description="the candidate a refinement revised")
     call_id: int
+    sample_index: int = Field(0, description="its place among the samples of its call")
     critiques: list[Critique] = Field(default_factory=list)
     scores: list[float] = Field(default_factory=list)
     votes: int = Field(0, description="candidates (itself included) with the same answer")
@@ -66,6 +71,9 @@ class Decision(BaseModel):
     candidates: list[int] = Field(default_factory=list)
     winner: int | None = None
     detail: str = ""
+    tie: bool = Field(
+        False, description="the winner was tied and chosen by the tie-break rule (drawn first)"
+    )
     call_id: int | None = None
 
 
@@ -106,7 +114,8 @@ def first_reason(left: str | None, right: str | None) -> str | None:
     return left if left is not None else right
 
 
-def _last(left: Any, right: Any) -> Any:
+def last_value(left: Any, right: Any) -> Any:
+    """Reducer of a working key: the latest write wins."""
     return right
 
 
@@ -125,21 +134,14 @@ class GraphState(TypedDict, total=False):
     calls: Annotated[list[Call], operator.add]
     failures: Annotated[list[Failure], operator.add]
     budget_stop: Annotated[str | None, first_reason]
-    selected: Annotated[int | None, _last]
-    # working keys of particular strategies
-    survivors: Annotated[list[int], _last]  # tournament: ids still in the running
-    current: Annotated[int | None, _last]  # self-refine: the answer so far
-    round: Annotated[int, _last]
-    batches: Annotated[int, _last]  # adaptive best-of-n: draft batches drawn
-    frontier: Annotated[list[int], _last]  # calls the next sequential step waits on
-    pending_round: Annotated[RoundRecord | None, _last]  # self-refine: the round in progress
+    selected: Annotated[int | None, last_value]
 
 
 class DraftTask(TypedDict):
     """The input of one draft branch (sent with `Send`)."""
 
     question: str
-    prompt_role: str
+    role: str  # the pack role to draft with, e.g. draft or draft_direct
     n: int
     branch: str
     after: list[int]

@@ -1,10 +1,14 @@
 """The strategy seam: `Strategy` (pydantic config + `build_graph`), the registry, plugins.
 
 A strategy is a pydantic model whose fields are its options; `build_graph()` returns a
-LangGraph `StateGraph` over `GraphState` with a `RunContext` as run context, and
-`strategy.graph` is that graph compiled and cached per configuration, ready to embed as a
-subgraph. Strategies are found by name through the entry-point group
-`thinkfast.strategies` (loaded lazily: nothing is imported until a name is asked for);
+LangGraph `StateGraph` over its own state (a subclass of `GraphState` holding its working
+keys) with a `RunContext` as run context, and `strategy.graph` is that graph compiled and
+cached per configuration, ready to embed as a subgraph. `roles()` names the prompt-pack
+roles a configuration asks for, so a missing one fails before the first call, and
+`default_prompts` ships templates for the roles a strategy introduces (they fill packs
+that lack them, where the pack takes defaults). Strategies are found by name through
+the entry-point group `thinkfast.strategies` (loaded lazily: nothing is imported until a
+name is asked for);
 the built-ins are entries of the same group, and `@register_strategy` adds a class
 defined at run time.
 """
@@ -22,6 +26,7 @@ from langgraph.graph import StateGraph
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .errors import StrategyConfigError, UnknownStrategyError
+from .prompt_pack import RolePrompt
 
 __all__ = [
     "Strategy",
@@ -54,9 +59,17 @@ class Strategy(BaseModel):
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
+    # Templates for roles this strategy introduces; a pack that lacks one of these roles
+    # (and takes defaults: a chat pack) asks with the template given here.
+    default_prompts: ClassVar[dict[str, RolePrompt]] = {}
 
     def build_graph(self) -> StateGraph:
         raise NotImplementedError(f"{type(self).__name__} must implement build_graph()")
+
+    def roles(self) -> tuple[str, ...]:
+        """The prompt-pack roles this configuration asks for (checked before the run, and
+        the roles `engines=` may name). Default: the roles of `default_prompts`."""
+        return tuple(self.default_prompts)
 
     @property
     def graph(self):

@@ -1,6 +1,7 @@
 """`best_of_n`: draw n drafts, then pick one with a selector.
 
-Selectors: `vote` (majority over extracted answers, ties by mean logprob: self-consistency),
+Selectors: `vote` (majority over extracted answers, a tie to the answer drawn first:
+self-consistency),
 `judge` (pairwise knockout tournament over the distinct answers, each round one batched
 call), `score` (the critic scores each candidate in one batched call), `logprob` (highest
 mean token logprob), `reward` (a user callable). Drafts of one prompt are ONE request
@@ -12,31 +13,35 @@ come in batches of `batch` and drawing stops once the vote is decided.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 from pydantic import Field, model_validator
 from thinkfast.orchestrator.context import RunContext
-from thinkfast.orchestrator.nodes import (
-    critique_all,
-    draft,
-    judge_round,
-    node,
+from thinkfast.orchestrator.nodes import critique_all, draft, judge_round, node, score_rewards
+from thinkfast.orchestrator.selection import (
     representatives,
-    score_rewards,
     select_by_score,
     select_logprob,
     select_vote,
     tally_votes,
     vote_decided,
 )
-from thinkfast.orchestrator.state import DraftTask, GraphState
+from thinkfast.orchestrator.state import DraftTask, GraphState, last_value
 from thinkfast.orchestrator.strategy import Strategy, register_strategy
 
-__all__ = ["BestOfN"]
+__all__ = ["BestOfN", "BestOfNState"]
 
 Selector = Literal["vote", "judge", "score", "logprob", "reward"]
+
+
+class BestOfNState(GraphState, total=False):
+    """best_of_n's working keys beside the shared state."""
+
+    batches: Annotated[int, last_value]  # adaptive: draft batches drawn so far
+    survivors: Annotated[list[int], last_value]  # judge tournament: ids still in the running
+    round: Annotated[int, last_value]  # judge tournament: the last round played
 
 
 @register_strategy
@@ -69,8 +74,12 @@ class BestOfN(Strategy):
             raise ValueError("reward is only used with selector='reward'")
         return self
 
+    def roles(self) -> tuple[str, ...]:
+        extra = {"judge": ("judge",), "score": ("critique",)}.get(self.selector, ())
+        return (*self.prompts, *extra)
+
     # -- graph --------------------------------------------------------------------------
-    async def _sends(self, state: GraphState) -> list[Send]:
+    async def _sends(self, state: BestOfNState) -> list[Send]:
         """Send the next batch of drafts, one branch per prompt."""
         drawn = sum(1 for c in state.get("candidates", []) if c.source in self.prompts)
         tried = state.get("batches", 0)
@@ -80,15 +89,13 @@ class BestOfN(Strategy):
             want // len(prompts) + (1 if i < want % len(prompts) else 0)
             for i in range(len(prompts))
         ]
-        after = [
-            c.id for c in state.get("calls", []) if c.role == "draft"
-        ]  # batches are sequential
+        after = [c.id for c in state.get("calls", []) if c.node == "draft"]  # batches in sequence
         return [
             Send(
                 "draft",
                 DraftTask(
                     question=state["question"],
-                    prompt_role=prompt,
+                    role=prompt,
                     n=k,
                     branch=prompt if not self.adaptive else f"{prompt}/batch-{tried + 1}",
                     after=after,
@@ -98,7 +105,7 @@ class BestOfN(Strategy):
             if k > 0
         ]
 
-    async def _after_drafts(self, state: GraphState) -> Any:
+    async def _after_drafts(self, state: BestOfNState) -> Any:
         candidates = state.get("candidates", [])
         if not candidates:
             return END  # nothing to select from: the answer builder reports why
@@ -118,14 +125,14 @@ class BestOfN(Strategy):
             return await draft(task, ctx, sampling=sampling)
 
         @node("tally")
-        async def tally(state: GraphState, ctx: RunContext) -> dict[str, Any]:
+        async def tally(state: BestOfNState, ctx: RunContext) -> dict[str, Any]:
             # runs once after each superstep of draft branches
             return {
                 "batches": state.get("batches", 0) + 1,
                 "candidates": tally_votes(state.get("candidates", [])),
             }
 
-        graph = StateGraph(GraphState, context_schema=RunContext)
+        graph = StateGraph(BestOfNState, context_schema=RunContext)
         graph.add_node("draft", draft_branch)
         graph.add_node("tally", tally)
         graph.add_conditional_edges(START, self._sends, ["draft"])
@@ -148,7 +155,7 @@ class BestOfN(Strategy):
         reward = self.reward
 
         @node("select")
-        async def select(state: GraphState, ctx: RunContext) -> dict[str, Any]:
+        async def select(state: BestOfNState, ctx: RunContext) -> dict[str, Any]:
             candidates = state["candidates"]
             update: dict[str, Any] = {}
             if selector == "vote":
@@ -189,7 +196,7 @@ class BestOfN(Strategy):
 
     def _judge_seed_node(self):
         @node("select")
-        async def seed_tournament(state: GraphState, ctx: RunContext) -> dict[str, Any]:
+        async def seed_tournament(state: BestOfNState, ctx: RunContext) -> dict[str, Any]:
             field = representatives(state["candidates"])
             update: dict[str, Any] = {"survivors": [c.id for c in field], "round": 0}
             if len(field) == 1:
@@ -202,7 +209,7 @@ class BestOfN(Strategy):
         both = self.both_orders
 
         @node("judge")
-        async def judge(state: GraphState, ctx: RunContext) -> dict[str, Any]:
+        async def judge(state: BestOfNState, ctx: RunContext) -> dict[str, Any]:
             by_id = {c.id: c for c in state["candidates"]}
             survivors = [by_id[i] for i in state["survivors"]]
             round_ = state.get("round", 0) + 1
@@ -229,5 +236,5 @@ class BestOfN(Strategy):
         return judge
 
     @staticmethod
-    async def _tournament_next(state: GraphState) -> str:
+    async def _tournament_next(state: BestOfNState) -> str:
         return "judge" if len(state.get("survivors", [])) > 1 else END

@@ -10,17 +10,32 @@ strategy cannot do worse than the baseline.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from langgraph.graph import END, START, StateGraph
 from pydantic import Field
-from thinkfast.orchestrator.budget import BudgetStop
-from thinkfast.orchestrator.context import BranchFailed, RunContext
-from thinkfast.orchestrator.nodes import critique_all, draft_once, failure_update, judge_round, node
-from thinkfast.orchestrator.state import Candidate, Decision, GraphState, RoundRecord
+from thinkfast.orchestrator.context import RunContext
+from thinkfast.orchestrator.nodes import (
+    DRAFT_PROMPTS,
+    critique_all,
+    draft_once,
+    judge_round,
+    new_candidate,
+    node,
+)
+from thinkfast.orchestrator.state import Candidate, Decision, GraphState, RoundRecord, last_value
 from thinkfast.orchestrator.strategy import Strategy, register_strategy
 
-__all__ = ["SelfRefine"]
+__all__ = ["SelfRefine", "SelfRefineState"]
+
+
+class SelfRefineState(GraphState, total=False):
+    """self_refine's working keys beside the shared state."""
+
+    current: Annotated[int | None, last_value]  # the answer so far
+    round: Annotated[int, last_value]
+    frontier: Annotated[list[int], last_value]  # calls the next step waits on
+    pending_round: Annotated[RoundRecord | None, last_value]  # the round in progress
 
 
 @register_strategy
@@ -39,11 +54,17 @@ class SelfRefine(Strategy):
     )
     both_orders: bool = Field(True, description="judge current vs revision in both orders")
 
+    def roles(self) -> tuple[str, ...]:
+        if self.max_rounds == 0:
+            return (DRAFT_PROMPTS[self.mode],)
+        judge = ("judge",) if self.accept == "judge" else ()
+        return (DRAFT_PROMPTS[self.mode], "critique", "refine", *judge)
+
     def build_graph(self) -> StateGraph:
         max_rounds, accept, both = self.max_rounds, self.accept, self.both_orders
 
         @node("draft")
-        async def first_draft(state: GraphState, ctx: RunContext) -> dict[str, Any]:
+        async def first_draft(state: SelfRefineState, ctx: RunContext) -> dict[str, Any]:
             update = await draft_once(state, ctx, mode=self.mode, temperature=self.temperature)
             if update.get("candidates"):
                 first = update["candidates"][0]
@@ -52,7 +73,7 @@ class SelfRefine(Strategy):
                 )
             return update
 
-        def current_of(state: GraphState) -> Candidate:
+        def current_of(state: SelfRefineState) -> Candidate:
             return next(c for c in state["candidates"] if c.id == state["current"])
 
         def finish(record: RoundRecord, why: str, ctx: RunContext) -> dict[str, Any]:
@@ -60,7 +81,7 @@ class SelfRefine(Strategy):
             return {"rounds": [record], "pending_round": None}
 
         @node("critique")
-        async def critique(state: GraphState, ctx: RunContext) -> dict[str, Any]:
+        async def critique(state: SelfRefineState, ctx: RunContext) -> dict[str, Any]:
             current = current_of(state)
             round_ = state.get("round", 0) + 1
             record = RoundRecord(
@@ -88,47 +109,32 @@ class SelfRefine(Strategy):
             return {**update, "pending_round": record, "frontier": [last.call_id]}
 
         @node("refine")
-        async def refine(state: GraphState, ctx: RunContext) -> dict[str, Any]:
+        async def refine(state: SelfRefineState, ctx: RunContext) -> dict[str, Any]:
             current = current_of(state)
             record = state["pending_round"].model_copy()
-            refiner = ctx.refiner
+            refiner = ctx.agent("refine")
             request = refiner.ask(
-                state["question"], current.text, current.answer, record.critique or ""
+                question=state["question"],
+                candidate=current.text,
+                answer=current.answer or "",
+                critique=record.critique or "",
             )
-            try:
-                generations, call, _ = await ctx.call(
-                    refiner,
-                    "refine",
-                    [request],
-                    branch=f"round-{record.round}",
-                    after=state.get("frontier", []),
-                )
-            except BudgetStop as stop:
-                ctx.event(
-                    "budget_stop", node="refine", role=refiner.role, data={"reason": stop.reason}
-                )
-                return {"budget_stop": stop.reason, **finish(record, "budget", ctx)}
-            except BranchFailed as exc:
-                ctx.event(
-                    "failure", node="refine", role=refiner.role, data={"error": exc.call.error}
-                )
-                return {
-                    **failure_update(exc, "refine", f"round-{record.round}"),
-                    **finish(record, "refiner failed", ctx),
-                }
-            sample = generations[0].samples[0]
-            revision = Candidate(
-                id=ctx.new_candidate_id(),
-                text=sample.text,
-                answer=refiner.read(sample),
-                mean_logprob=sample.mean_logprob,
-                completion_tokens=len(sample.token_ids),
-                finish_reason=sample.finish_reason,
-                source="refine",
-                branch=f"round-{record.round}",
+            branch = f"round-{record.round}"
+            outcome = await ctx.attempt(
+                refiner, "refine", [request], branch=branch, after=state.get("frontier", [])
+            )
+            if not outcome.ok:
+                why = "budget" if outcome.stopped else "refiner failed"
+                return {**outcome.update, **finish(record, why, ctx)}
+            sample = outcome.generations[0].samples[0]
+            revision = new_candidate(
+                ctx,
+                refiner,
+                sample,
+                outcome.call.id,
+                branch=branch,
                 round=record.round,
                 parent=current.id,
-                call_id=call.id,
             )
             record.revision = revision.id
             ctx.event(
@@ -138,14 +144,14 @@ class SelfRefine(Strategy):
                 data={"id": revision.id, "answer": revision.answer},
             )
             return {
+                **outcome.update,
                 "candidates": [revision],
-                "calls": [call],
                 "pending_round": record,
-                "frontier": [call.id],
+                "frontier": [outcome.call.id],
             }
 
         @node("accept")
-        async def accept_revision(state: GraphState, ctx: RunContext) -> dict[str, Any]:
+        async def accept_revision(state: SelfRefineState, ctx: RunContext) -> dict[str, Any]:
             current = current_of(state)
             record = state["pending_round"].model_copy()
             revision = next(c for c in state["candidates"] if c.id == record.revision)
@@ -200,22 +206,22 @@ class SelfRefine(Strategy):
             update["rounds"] = [record]
             return update
 
-        async def after_draft(state: GraphState) -> str:
+        async def after_draft(state: SelfRefineState) -> str:
             if state.get("current") is None or max_rounds == 0:
                 return END
             return "critique"
 
-        async def after_critique(state: GraphState) -> str:
+        async def after_critique(state: SelfRefineState) -> str:
             return "refine" if state.get("pending_round") is not None else END
 
-        async def after_refine(state: GraphState) -> str:
+        async def after_refine(state: SelfRefineState) -> str:
             return "accept" if state.get("pending_round") is not None else END
 
-        async def after_accept(state: GraphState) -> str:
+        async def after_accept(state: SelfRefineState) -> str:
             last = state["rounds"][-1]
             return END if last.stopped else "critique"
 
-        graph = StateGraph(GraphState, context_schema=RunContext)
+        graph = StateGraph(SelfRefineState, context_schema=RunContext)
         graph.add_node("draft", first_draft)
         graph.add_node("critique", critique)
         graph.add_node("refine", refine)

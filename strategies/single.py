@@ -7,7 +7,7 @@ from typing import Any, Literal
 from langgraph.graph import END, START, StateGraph
 from pydantic import Field
 from thinkfast.orchestrator.context import RunContext
-from thinkfast.orchestrator.nodes import draft_once, node
+from thinkfast.orchestrator.nodes import DRAFT_PROMPTS, draft_once, node
 from thinkfast.orchestrator.state import GraphState
 from thinkfast.orchestrator.strategy import Strategy, register_strategy
 
@@ -25,6 +25,9 @@ class Single(Strategy):
         "think", description="think: worked answer (draft role); direct: answer only"
     )
     temperature: float = Field(0.0, ge=0.0, le=10.0, description="drafter temperature (0 = greedy)")
+
+    def roles(self) -> tuple[str, ...]:
+        return (DRAFT_PROMPTS[self.mode],)
 
     def build_graph(self) -> StateGraph:
         @node("draft")

@@ -45,4 +45,4 @@ def quick_pack(pack):
         )
         for role, cap in caps.items()
     }
-    return pack.model_copy(update=update)
+    return pack.with_roles(update)

@@ -59,7 +59,7 @@ async def test_parallel_prompt_branches_overlap_on_the_critical_path(engine, qui
         prompts=["draft", "draft_direct"],
         seed=1,
     )
-    drafts = [c for c in answer.calls if c.role == "draft"]
+    drafts = [c for c in answer.calls if c.node == "draft"]
     assert len(drafts) == 2 and {c.branch for c in drafts} == {"draft", "draft_direct"}
     assert all(c.after == [] for c in drafts)  # neither waits on the other
     for profile in ("cs3", "h100"):

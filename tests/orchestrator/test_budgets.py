@@ -12,7 +12,7 @@ async def test_token_budget_shrinks_the_draft_batch_and_is_never_exceeded(engine
         QUESTION, "best_of_n", engine, pack=pack, n=8, selector="judge", temperature=1.2, seed=5
     )
     prompt = free.calls[0].prompt_tokens
-    budget = prompt + 3 * pack.draft.max_tokens  # room for three drafts in the worst case
+    budget = prompt + 3 * pack.role("draft").max_tokens  # room for three drafts in the worst case
     capped = await athink(
         QUESTION,
         "best_of_n",
@@ -43,14 +43,14 @@ async def test_self_refine_stops_cleanly_between_rounds(engine, quick_pack):
     pack = quick_pack
     single = await athink(QUESTION, "single", engine, pack=pack)
     # the draft's worst case fits, a critique's does not (its prompt holds the draft)
-    draft_worst = single.calls[0].prompt_tokens + pack.draft.max_tokens
+    draft_worst = single.calls[0].prompt_tokens + pack.role("draft").max_tokens
     answer = await athink(
         QUESTION,
         "self_refine",
         engine,
         pack=pack,
         max_rounds=3,
-        max_tokens=draft_worst + pack.critique.max_tokens // 2,
+        max_tokens=draft_worst + pack.role("critique").max_tokens // 2,
     )
     assert answer.stopped_for_budget
     assert [c.role for c in answer.calls] == ["draft"]
@@ -63,11 +63,10 @@ async def test_emulated_budget_caps_the_emulated_critical_path(engine, quick_pac
 
     # a long critique allowance: whatever the draft leaves of the cap, the critique's
     # worst case cannot fit in it
-    pack = quick_pack.model_copy(
-        update={"critique": quick_pack.critique.model_copy(update={"max_tokens": 400})}
-    )
+    critique = quick_pack.role("critique").model_copy(update={"max_tokens": 400})
+    pack = quick_pack.with_roles({"critique": critique})
     single = await athink(QUESTION, "single", engine, pack=pack)
-    worst = RequestCost(single.calls[0].prompt_tokens, 1, pack.draft.max_tokens)
+    worst = RequestCost(single.calls[0].prompt_tokens, 1, pack.role("draft").max_tokens)
     cap = 1.01 * emulated_worst_case_s(engine, "h100", [worst])  # the draft surely fits
     capped = await athink(
         QUESTION,

@@ -3,33 +3,10 @@
 import math
 
 import pytest
-from thinkfast.orchestrator import Candidate, athink
-from thinkfast.orchestrator.nodes import representatives, select_vote, vote_decided
+from thinkfast.orchestrator import athink
+from thinkfast.orchestrator.selection import representatives
 
 QUESTION = "347*29"
-
-
-def cand(id, answer, logprob=-1.0):
-    return Candidate(
-        id=id, text=f"... Answer: {answer}", answer=answer, mean_logprob=logprob, call_id=1
-    )
-
-
-def test_vote_takes_the_majority_and_breaks_ties_by_logprob():
-    best, decision = select_vote([cand(1, "7", -0.5), cand(2, "8", -0.9), cand(3, "8", -0.8)])
-    assert best.answer == "8" and best.id == 3 and best.votes == 2
-    assert decision.detail.startswith("8: 2")
-    tie, _ = select_vote([cand(1, "7", -0.9), cand(2, "8", -0.2)])
-    assert tie.id == 2
-    unreadable, _ = select_vote([cand(1, None, -0.1), cand(2, "5", -3.0)])
-    assert unreadable.id == 2
-
-
-def test_the_vote_is_decided_when_the_leader_cannot_be_caught():
-    drawn = [cand(1, "7"), cand(2, "7"), cand(3, "7"), cand(4, "9")]
-    assert vote_decided(drawn, remaining=1)
-    assert not vote_decided(drawn, remaining=2)
-    assert representatives(drawn)[0].answer == "7" and len(representatives(drawn)) == 2
 
 
 async def test_n_drafts_are_one_request(engine, quick_pack):
@@ -137,7 +114,7 @@ async def test_adaptive_drawing_stops_once_the_vote_is_decided(engine):
         temperature=0.0,
         prompts=["draft_direct"],
     )
-    drafts = [c for c in answer.calls if c.role == "draft"]
+    drafts = [c for c in answer.calls if c.role == "draft_direct"]
     assert [c.samples for c in drafts] == [2, 2, 2]
     assert [c.after for c in drafts] == [[], [drafts[0].id], [drafts[0].id, drafts[1].id]]
     assert len(answer.candidates) == 6

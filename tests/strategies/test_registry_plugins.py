@@ -23,7 +23,8 @@ PLUGIN = textwrap.dedent(
     from langgraph.types import Send
 
     from thinkfast.orchestrator import GraphState, RunContext
-    from thinkfast.orchestrator.nodes import draft, node, select_logprob
+    from thinkfast.orchestrator.nodes import draft, node
+    from thinkfast.orchestrator.selection import select_logprob
     from thinkfast.strategies import Strategy
 
 
@@ -43,7 +44,7 @@ PLUGIN = textwrap.dedent(
 
             async def fan_out(state):
                 return [
-                    Send("draft", {"question": state["question"], "prompt_role": role, "n": 1, "branch": role, "after": []})
+                    Send("draft", {"question": state["question"], "role": role, "n": 1, "branch": role, "after": []})
                     for role in ("draft", "draft_direct")
                 ]
 

@@ -1,0 +1,171 @@
+"""The roster: which engines play each role of one run, with which prompt pack.
+
+`engines={"draft": [e1, e2], "judge": e3}` maps a role to one engine or a list of
+engines; a role not named plays on the run's main engine. Each engine asks with the pack
+that suits its model: the user's `pack` for the main engine, otherwise the pack in the
+engine's model folder (`prompt_pack.json`), otherwise the default chat pack. The
+strategy's default templates (`Strategy.default_prompts`) fill roles a pack lacks, where
+the pack takes them (a chat pack does; a pack of raw prompts, written for a model trained
+on its own formats, does not).
+
+A role on several engines is played by one `Agent` per engine, in the order given. How a
+strategy spreads work over them:
+
+- drafts (`nodes.draft`): the n samples of one draft task are split across the role's
+  engines as evenly as possible, earlier engines taking the remainder, one call per
+  engine, all at once; so `n=8` on two engines is 4 + 4, and `n=1` uses the first;
+- every other call (`RunContext.agent`): round-robin, the role's k-th call goes to engine
+  k mod m;
+- a strategy that wants one call per engine (a proposer layer) iterates `agents(role)`.
+
+Each engine gets a label (its model name, with `#2`, `#3` ... when several engines serve
+the same model), written into every ledger record and candidate it produced.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from thinkfast.engine import Engine
+
+from .agents import Agent
+from .errors import StrategyConfigError
+from .prompt_pack import PromptPack, PromptPackError, RolePrompt
+
+__all__ = ["Roster", "EngineChoice", "default_pack", "pack_for"]
+
+EngineChoice = Engine | Sequence[Engine]
+
+_packs: weakref.WeakKeyDictionary[Engine, PromptPack] = weakref.WeakKeyDictionary()
+
+
+def default_pack() -> PromptPack:
+    """The natural-language pack for chat models that bring none of their own."""
+    return PromptPack.from_file(Path(__file__).with_name("default_pack.json"))
+
+
+def pack_for(engine: Engine) -> PromptPack:
+    """The prompt pack in the engine's model folder (`prompt_pack.json`), else the default."""
+    try:
+        return _packs[engine]
+    except (KeyError, TypeError):
+        pass
+    pack = None
+    checkpoint = getattr(engine, "checkpoint", None)
+    folder = getattr(checkpoint, "path", None)
+    if folder is not None:
+        folder = Path(folder)
+        candidate = (folder if folder.is_dir() else folder.parent) / "prompt_pack.json"
+        if candidate.is_file():
+            pack = PromptPack.from_file(candidate)
+    pack = pack or default_pack()
+    try:
+        _packs[engine] = pack
+    except TypeError:
+        pass
+    return pack
+
+
+def _engine_list(role: str, choice: object) -> tuple[Engine, ...]:
+    items = (choice,) if isinstance(choice, Engine) else choice
+    if not isinstance(items, Sequence) or isinstance(items, str) or not items:
+        raise StrategyConfigError(
+            f"engines[{role!r}] must be an Engine or a non-empty list of Engines; "
+            f"got {type(choice).__name__}"
+        )
+    bad = [type(e).__name__ for e in items if not isinstance(e, Engine)]
+    if bad:
+        raise StrategyConfigError(
+            f"engines[{role!r}] holds {', '.join(bad)}; accepted: thinkfast Engine objects"
+        )
+    return tuple(items)
+
+
+class Roster:
+    """The engines, packs and agents of one run, by role."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        pack: PromptPack | None = None,
+        engines: Mapping[str, EngineChoice] | None = None,
+        defaults: Mapping[str, RolePrompt] | None = None,
+    ) -> None:
+        if not isinstance(engine, Engine):
+            raise StrategyConfigError(
+                f"engine must be a thinkfast Engine; got {type(engine).__name__}"
+            )
+        self.main = engine
+        self.pack = pack
+        self.engines = {role: _engine_list(role, e) for role, e in (engines or {}).items()}
+        self.defaults = dict(defaults or {})
+        self.labels = self._label_engines()
+        self._agents: dict[str, list[Agent]] = {}
+        self._turns: dict[str, int] = {}
+
+    def _label_engines(self) -> dict[int, str]:
+        labels: dict[int, str] = {}
+        seen: dict[str, int] = {}
+        for engine in [self.main, *(e for group in self.engines.values() for e in group)]:
+            if id(engine) in labels:
+                continue
+            name = engine.model_name
+            seen[name] = seen.get(name, 0) + 1
+            labels[id(engine)] = name if seen[name] == 1 else f"{name}#{seen[name]}"
+        return labels
+
+    def label(self, engine: Engine) -> str:
+        return self.labels.get(id(engine), engine.model_name)
+
+    def pack_of(self, engine: Engine) -> PromptPack:
+        """The pack `engine` asks with, the strategy's default roles filled in."""
+        own = self.pack if (self.pack is not None and engine is self.main) else pack_for(engine)
+        return own.with_defaults(self.defaults)
+
+    def engines_for(self, role: str) -> tuple[Engine, ...]:
+        return self.engines.get(role, (self.main,))
+
+    # -- agents ---------------------------------------------------------------------------
+    def agents(self, role: str) -> list[Agent]:
+        """One agent per engine of `role`, in the order the engines were given; a pack that
+        lacks the role is a PromptPackError naming the role, the pack and its roles."""
+        if role not in self._agents:
+            agents = []
+            for engine in self.engines_for(role):
+                pack = self.pack_of(engine)
+                self._require(pack, role)
+                agents.append(Agent(role=role, engine=engine, pack=pack, label=self.label(engine)))
+            self._agents[role] = agents
+        return self._agents[role]
+
+    def agent(self, role: str) -> Agent:
+        """The agent for the role's next call: round-robin over its engines."""
+        agents = self.agents(role)
+        turn = self._turns.get(role, 0)
+        self._turns[role] = turn + 1
+        return agents[turn % len(agents)]
+
+    def check(self, roles: Iterable[str]) -> None:
+        """Fail before any call when a role some engine would play is missing from its pack."""
+        for role in roles:
+            self.agents(role)
+
+    def _require(self, pack: PromptPack, role: str) -> None:
+        if pack.has_role(role):
+            return
+        message = (
+            f"prompt pack {pack.name!r} has no role {role!r}; it has: "
+            f"{', '.join(sorted(pack.roles))}"
+        )
+        if role in self.defaults:
+            message += (
+                ". The strategy's default template for it is not used because this pack's "
+                "prompts are raw (written for a model trained on its own formats); add the "
+                "role to the pack or pass another pack"
+            )
+        else:
+            message += "; add the role to the pack (or run a strategy that ships a default)"
+        raise PromptPackError(message)
