@@ -21,18 +21,22 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import EvalError, LogError
 from .log import Header, LogWriter, Record, RunSpec, environment, latest_records, now_iso, read_log
 from .sweep import Config
 from .task import EvalSample, Task
 
+if TYPE_CHECKING:  # imported when a run starts, so importing evals stays light
+    from thinkfast.orchestrator import Answer, LatencyReport, UsageReport
+
 __all__ = ["Unit", "RunResult", "unit_seed", "plan_units", "run_eval", "athink_solver", "Solver"]
 
 # A solver answers one question under one configuration with one seed, returning the
-# orchestrator's Answer. The default calls `thinkfast.orchestrator.athink`.
-Solver = Callable[[str, Config, int], Awaitable[Any]]
+# orchestrator's Answer (anything else is recorded as an error of that unit). The default
+# calls `thinkfast.orchestrator.athink`.
+Solver = Callable[[str, Config, int], Awaitable["Answer"]]
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,7 @@ def athink_solver(engine: Any, **run_options: Any) -> Solver:
     go to every query."""
     from thinkfast.orchestrator import athink
 
-    async def solve(question: str, config: Config, seed: int) -> Any:
+    async def solve(question: str, config: Config, seed: int) -> Answer:
         return await athink(
             question,
             strategy=config.strategy,
@@ -92,79 +96,72 @@ def athink_solver(engine: Any, **run_options: Any) -> Solver:
     return solve
 
 
-def _role_usage(usage: Any) -> tuple[dict[str, dict[str, int]], int]:
-    keys = ("calls", "prompt_tokens", "completion_tokens", "cached_tokens", "total_tokens")
-    by_role = {
-        role: {k: int(getattr(u, k, 0) or 0) for k in keys}
-        for role, u in (getattr(usage, "by_role", None) or {}).items()
-    }
-    total = getattr(usage, "total", None)
-    tokens = int(getattr(total, "total_tokens", 0) or 0) if total is not None else 0
-    return by_role, tokens
-
-
-def _latency(latency: Any) -> dict[str, Any]:
-    if latency is None:
-        return {}
-    data = latency.model_dump() if hasattr(latency, "model_dump") else dict(latency)
+def _role_usage(usage: UsageReport) -> dict[str, dict[str, int]]:
     return {
-        "wall_s": data.get("wall_s", 0.0),
-        "sum_of_calls_s": data.get("sum_of_calls_s", 0.0),
-        "critical_path_s": data.get("critical_path_s", 0.0),
+        role: {
+            "calls": u.calls,
+            "prompt_tokens": u.prompt_tokens,
+            "completion_tokens": u.completion_tokens,
+            "cached_tokens": u.cached_tokens,
+            "total_tokens": u.total_tokens,
+        }
+        for role, u in usage.by_role.items()
+    }
+
+
+def _latency(latency: LatencyReport) -> dict[str, Any]:
+    return {
+        "wall_s": latency.wall_s,
+        "sum_of_calls_s": latency.sum_of_calls_s,
+        "critical_path_s": latency.critical_path_s,
         "emulated": {
-            profile: {
-                "sum_of_calls_s": v.get("sum_of_calls_s", 0.0),
-                "critical_path_s": v.get("critical_path_s", 0.0),
-            }
-            for profile, v in (data.get("emulated") or {}).items()
+            profile: {"sum_of_calls_s": e.sum_of_calls_s, "critical_path_s": e.critical_path_s}
+            for profile, e in latency.emulated.items()
         },
     }
 
 
-def _record(unit: Unit, task: Task, answer: Any, wall_s: float) -> Record:
-    text = str(getattr(answer, "text", "") or "")
-    extracted = getattr(answer, "answer", None)
-    grade = task.grade(unit.sample, extracted, text)
-    candidates = []
+def _record(unit: Unit, task: Task, answer: Answer) -> Record:
+    from thinkfast.orchestrator import Answer
+
+    if not isinstance(answer, Answer):
+        raise EvalError(
+            f"the solver returned {type(answer).__name__}; a solver must return a "
+            "thinkfast Answer (as athink does)"
+        )
+    grade = task.grade(unit.sample, answer.answer, answer.text)
     # Only drafts count as candidates for coverage@k / maj@k: revisions of one chain are
     # not independent samples (self-refine's first draft still shows what refining changed).
-    drafts = [
-        c
-        for c in getattr(answer, "candidates", None) or []
-        if getattr(c, "source", "draft") in ("draft", "draft_direct")
-    ]
-    for cand in drafts:
-        c_text = str(getattr(cand, "text", "") or "")
-        c_answer = getattr(cand, "answer", None)
-        c_grade = task.grade(unit.sample, c_answer, c_text)
+    candidates = []
+    for cand in answer.candidates:
+        if cand.source not in ("draft", "draft_direct"):
+            continue
+        c_grade = task.grade(unit.sample, cand.answer, cand.text)
         candidates.append(
             {
-                "id": getattr(cand, "id", None),
-                "source": getattr(cand, "source", None),
-                "answer": c_grade.answer if c_answer is None else c_answer,
+                "id": cand.id,
+                "source": cand.source,
+                "answer": c_grade.answer if cand.answer is None else cand.answer,
                 "correct": c_grade.correct,
             }
         )
-    by_role, tokens = _role_usage(getattr(answer, "usage", None))
-    latency = _latency(getattr(answer, "latency", None))
-    latency.setdefault("wall_s", wall_s)
     return Record(
         config=unit.config.id,
         sample_id=unit.sample.id,
         epoch=unit.epoch,
         seed=unit.seed,
         target=unit.sample.target,
-        answer=extracted,
-        text=text,
+        answer=answer.answer,
+        text=answer.text,
         correct=grade.correct,
         score=grade.score,
         graded_answer=grade.answer,
         candidates=candidates,
-        usage=by_role,
-        tokens=tokens,
-        latency=latency,
-        stopped_for_budget=bool(getattr(answer, "stopped_for_budget", False)),
-        flips=int(getattr(answer, "flips", 0) or 0),
+        usage=_role_usage(answer.usage),
+        tokens=answer.usage.total.total_tokens,
+        latency=_latency(answer.latency),
+        stopped_for_budget=answer.stopped_for_budget,
+        flips=answer.flips,
         metadata=dict(unit.sample.metadata),
     )
 
@@ -320,7 +317,7 @@ async def run_eval(
             start = time.perf_counter()
             try:
                 answer = await solver(unit.sample.input, unit.config, unit.seed)
-                rec = _record(unit, task, answer, time.perf_counter() - start)
+                rec = _record(unit, task, answer)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # recorded, never fatal: one bad sample must not end a sweep

@@ -58,12 +58,6 @@ class Budget(BaseModel):
             raise ValueError("profile names the hardware of max_emulated_s; give max_emulated_s")
         return self
 
-    @property
-    def limited(self) -> bool:
-        return any(
-            v is not None for v in (self.max_tokens, self.max_latency_s, self.max_emulated_s)
-        )
-
 
 class BudgetStop(ThinkfastError):  # noqa: N818 - control flow, caught by strategies
     """A call was not started (or was cut off) because the budget could not pay for it."""

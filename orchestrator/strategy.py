@@ -8,9 +8,8 @@ roles a configuration asks for, so a missing one fails before the first call, an
 `default_prompts` ships templates for the roles a strategy introduces (they fill packs
 that lack them, where the pack takes defaults). Strategies are found by name through
 the entry-point group `thinkfast.strategies` (loaded lazily: nothing is imported until a
-name is asked for);
-the built-ins are entries of the same group, and `@register_strategy` adds a class
-defined at run time.
+name is asked for); the built-ins are entries of the same group, and `@register_strategy`
+adds a class defined at run time.
 """
 
 from __future__ import annotations

@@ -1,8 +1,12 @@
 """The registry: built-ins through entry points, @register_strategy, an installed plugin
 distribution found by name, graphs cached per configuration and embeddable."""
 
+import importlib
 import sys
 import textwrap
+import tomllib
+from importlib.metadata import entry_points
+from pathlib import Path
 
 import pytest
 from langgraph.graph import END, START, StateGraph
@@ -15,6 +19,8 @@ from thinkfast.strategies import (
     get_strategy,
     register_strategy,
 )
+
+from thinkfast import strategies as strategies_package
 
 PLUGIN = textwrap.dedent(
     '''
@@ -92,13 +98,42 @@ def test_the_plugin_is_not_imported_until_asked_for(plugin_dist):
     assert "tf_plugin_blurt" not in sys.modules
 
 
-def test_builtins_are_entry_points_of_the_same_group():
-    from importlib.metadata import entry_points
+def _pyproject_strategies() -> dict[str, str]:
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+    return dict(project["entry-points"]["thinkfast.strategies"])
 
-    declared = {ep.name: ep.value for ep in entry_points(group="thinkfast.strategies")}
-    for name, target in BUILTINS.items():
-        assert declared.get(name, target) == target  # same path whether installed or not
+
+def _strategy_classes_in_the_package() -> dict[str, str]:
+    """name -> 'module:Class' for every Strategy subclass defined in a strategies/ module."""
+    folder = Path(strategies_package.__file__).parent
+    found = {}
+    for path in sorted(folder.glob("*.py")):
+        if path.stem in ("__init__", "cli"):
+            continue
+        module = importlib.import_module(f"thinkfast.strategies.{path.stem}")
+        for obj in vars(module).values():
+            if (
+                isinstance(obj, type)
+                and issubclass(obj, Strategy)
+                and obj.__module__ == module.__name__
+            ):
+                found[obj.name] = f"{module.__name__}:{obj.__qualname__}"
+    return found
+
+
+def test_every_builtin_is_an_entry_point_declared_in_pyproject():
+    declared = _pyproject_strategies()
+    defined = _strategy_classes_in_the_package()
+    missing = {name: target for name, target in defined.items() if declared.get(name) != target}
+    assert not missing, f"strategies without their entry point in pyproject.toml: {missing}"
+    # the fallback for an uninstalled source tree is the same list
+    assert BUILTINS == declared
+    for name in declared:
         assert get_strategy(name).name == name
+    installed = {ep.name: ep.value for ep in entry_points(group="thinkfast.strategies")}
+    if installed:  # an editable install older than pyproject.toml: reinstall (pip install -e .)
+        assert {k: installed.get(k) for k in declared} == declared
 
 
 def test_register_strategy_decorator(monkeypatch):

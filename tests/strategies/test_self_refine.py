@@ -50,3 +50,50 @@ async def test_accept_always_keeps_every_revision(engine, quick_pack):
     revised = [r for r in answer.rounds if r.revision is not None]
     if revised:
         assert answer.selected == revised[-1].revision
+
+
+def rejecting_pack(pack):
+    """The model's own pack, changed so that the critic rejects and the refiner errs: the
+    critic is shown the candidate with a digit appended (so the answer it checks is not
+    the one it works out), and the refiner solves the question plus one."""
+    critique, refine = pack.role("critique"), pack.role("refine")
+    return pack.with_roles(
+        {
+            "critique": critique.model_copy(
+                update={"template": critique.template.replace("{candidate}", "{candidate}1")}
+            ),
+            "refine": refine.model_copy(
+                update={"template": refine.template.replace("{question}", "{question}+1")}
+            ),
+        }
+    )
+
+
+async def test_the_judge_guard_keeps_the_current_answer_against_a_worse_revision(engine, pack):
+    question = "347*29"
+    single = await athink(question, "single", engine)
+    worse = rejecting_pack(pack)
+    guarded = await athink(question, "self_refine", engine, pack=worse, max_rounds=1)
+    (record,) = guarded.rounds
+    assert record.approved is False and record.revision is not None  # the critic rejected
+    revision = next(c for c in guarded.candidates if c.id == record.revision)
+    assert revision.answer != single.answer  # the refiner answered another question
+    # the guard: the judge compared current vs revision and kept the current answer
+    assert record.judge_prefers_revision is False and not record.accepted
+    assert not record.flipped and record.answer_after == record.answer_before == single.answer
+    assert guarded.answer == single.answer and guarded.selected == guarded.candidates[0].id
+    match, acceptance = guarded.decisions
+    assert (match.kind, match.candidates, match.winner) == (
+        "match",
+        [guarded.candidates[0].id, revision.id],
+        guarded.candidates[0].id,
+    )
+    assert acceptance.kind == "accept" and acceptance.detail.startswith("kept the current answer")
+    refine_call, judge_call = guarded.calls[2], guarded.calls[3]
+    assert (judge_call.role, judge_call.node) == ("judge", "accept")
+    assert refine_call.id in judge_call.after  # the guard waited on the revision
+    # without the guard the same worse revision replaces the answer
+    unguarded = await athink(
+        question, "self_refine", engine, pack=worse, max_rounds=1, accept="always"
+    )
+    assert unguarded.answer == revision.answer and unguarded.rounds[0].flipped
