@@ -20,7 +20,7 @@ import statistics
 import time
 
 from thinkfast.engine import GenerationRequest, LocalEngine, OpenAIEngine
-from thinkfast.engine.server import running_server
+from thinkfast.serve.server import running_server
 from thinkfast.engine.types import ChatMessage
 
 

@@ -1,4 +1,9 @@
-"""thinkfast.engine: turning prompts into tokens, here or elsewhere, and what that costs."""
+"""thinkfast.engine: turning prompts into tokens, here or elsewhere, and what that costs.
+
+The seam (`base.Engine`), its types and errors sit here; `local/` is the numpy runtime,
+`checkpoint/` reads model folders and GGUF files, `remote/` talks to OpenAI-compatible
+servers, `hardware/` emulates target hardware and stamps generations with its timing.
+"""
 
 from .base import Engine, TextStream
 from .errors import (
@@ -12,7 +17,7 @@ from .errors import (
     UnsupportedArchitectureError,
 )
 from .local import LocalEngine
-from .openai_engine import (
+from .remote import (
     OpenAIEngine,
     RemoteContextLengthError,
     RemoteRequestError,

@@ -148,7 +148,7 @@ def _make_engine(args: argparse.Namespace) -> tuple[Any, str, dict[str, Any]]:
     if args.pack:
         options["pack"] = str(args.pack)
     if args.base_url:
-        from thinkfast.engine.openai_engine import OpenAIEngine
+        from thinkfast.engine.remote.openai_engine import OpenAIEngine
 
         if not args.model:
             raise EvalError("--base-url needs --model NAME (the model the server should run)")

@@ -20,9 +20,13 @@ import uuid
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from .errors import ContextLengthError, EngineError, InvalidRequestError, ThinkfastError
-from .types import ChatMessage, Generation, GenerationRequest, Sample, TokenLogprob
+from thinkfast.engine.errors import (
+    ContextLengthError,
+    EngineError,
+    InvalidRequestError,
+    ThinkfastError,
+)
+from thinkfast.engine.types import ChatMessage, Generation, GenerationRequest, Sample, TokenLogprob
 
 __all__ = [
     "ApiError",

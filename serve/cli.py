@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from .providers import THINKFAST_SERVE_PORT
+from thinkfast.engine.remote.providers import THINKFAST_SERVE_PORT
 
 __all__ = ["add_commands"]
 
@@ -65,10 +65,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
+    from thinkfast.engine.errors import InvalidRequestError
+    from thinkfast.engine.hardware.emulate import resolve_emulation
+    from thinkfast.engine.local import LocalEngine
 
-    from .errors import InvalidRequestError
-    from .hardware.emulate import resolve_emulation
-    from .local import LocalEngine
     from .server import ServerLimits, serve  # raises ServeDependencyError without the extra
 
     try:

@@ -1,10 +1,10 @@
 """`thinkfast serve`: an OpenAI-compatible HTTP server over any Engine (starlette + uvicorn).
 
 Routes: GET /v1/models, POST /v1/chat/completions, POST /v1/completions, GET /health.
-Each request is validated (server_api), then simply awaited on the engine: LocalEngine
+Each request is validated (api.py), then simply awaited on the engine: LocalEngine
 coalesces concurrent calls into one batch, so requests that arrive together decode
-together without any batching logic here. Streams are server_stream.py's; request
-schemas, limits and response bodies are server_api.py's.
+together without any batching logic here. Streams are stream.py's; request schemas,
+limits and response bodies are api.py's.
 
 Every failure becomes an OpenAI-style `{"error": {...}}` with a 4xx (the client's fault)
 or 5xx (ours); no input can take the server down. Needs the `serve` extra.
@@ -23,9 +23,11 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
-from .base import Engine
-from .errors import EngineError
-from .server_api import (
+from thinkfast.engine.base import Engine
+from thinkfast.engine.errors import EngineError
+from thinkfast.engine.types import Generation, GenerationRequest
+
+from .api import (
     ApiError,
     ChatCompletionBody,
     CompletionBody,
@@ -39,8 +41,7 @@ from .server_api import (
     engine_error,
     parse_body,
 )
-from .server_stream import CompletionStream
-from .types import Generation, GenerationRequest
+from .stream import CompletionStream
 
 try:
     import uvicorn

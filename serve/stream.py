@@ -18,9 +18,12 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from .base import Engine
-from .errors import ContextLengthError
-from .server_api import (
+from thinkfast.engine.base import Engine
+from thinkfast.engine.errors import ContextLengthError
+from thinkfast.engine.hardware.stamping import stamp_emulated
+from thinkfast.engine.types import Generation, GenerationRequest, Sample, Timing, Usage
+
+from .api import (
     chat_response,
     chunk,
     completion_response,
@@ -30,7 +33,6 @@ from .server_api import (
     thinkfast_json,
     usage_json,
 )
-from .types import Generation, GenerationRequest, Sample, Timing, Usage
 
 __all__ = ["CompletionStream"]
 
@@ -234,7 +236,7 @@ class CompletionStream:
                 )
             )
         try:
-            self.engine._stamp_emulated(requests, generations)  # the seam's emulation hook
+            stamp_emulated(self.engine, requests, generations)
         except Exception as exc:  # emulation is a report, never a reason to fail a stream
             log.warning("could not emulate the timing of a stream: %s", exc)
         return generations

@@ -80,7 +80,7 @@ def parse_option(text: str) -> tuple[str, Any]:
 def _engine(args: argparse.Namespace):
     hardware = tuple(h.strip() for h in args.hardware.split(",") if h.strip())
     if args.base_url:
-        from thinkfast.engine.openai_engine import OpenAIEngine
+        from thinkfast.engine.remote.openai_engine import OpenAIEngine
 
         return OpenAIEngine(
             args.model or "default",

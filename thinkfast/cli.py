@@ -14,8 +14,8 @@ import sys
 from thinkfast.engine.errors import ThinkfastError
 
 COMMANDS = [
-    "thinkfast.engine.cli",
-    "thinkfast.engine.serve_cli",
+    "thinkfast.engine.local.cli",
+    "thinkfast.serve.cli",
     "thinkfast.engine.hardware.cli",
     "thinkfast.evals.cli",
     "thinkfast.strategies.cli",

@@ -4,7 +4,7 @@ Owns the accepted forms of "which model": a bundled short name (a folder under
 engine/models/, e.g. "arith-tiny"), a Hugging Face folder (config.json, model.safetensors
 or a sharded model.safetensors.index.json, tokenizer.json, tokenizer_config.json,
 generation_config.json), or a .gguf file / known GGUF name (delegated to
-`thinkfast.engine.gguf`, imported only when needed). Weights in fp32/fp16/bf16 become fp32.
+`thinkfast.engine.checkpoint.gguf`, imported only when needed). Weights in fp32/fp16/bf16 become fp32.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from .checkpoint import Checkpoint
-from .config import ModelArgs
-from .errors import ModelLoadError
+from ..errors import ModelLoadError
+from ..local.config import ModelArgs
+from .record import Checkpoint
 
 __all__ = ["load_checkpoint", "bundled_models", "MODELS_DIR"]
 
-MODELS_DIR = Path(__file__).parent / "models"
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 _GGUF_NAMES = ("smollm2-135m",)
 
 

@@ -1,7 +1,7 @@
 """Checkpoint: everything a model folder or file holds, in one neutral form.
 
-Loaders (HF folders here, GGUF files in `gguf.py`) produce a Checkpoint; the runtime
-(`model.py`) and the LocalEngine consume it and never look at file formats.
+Loaders (HF folders in `loader.py`, GGUF files in `gguf/`) produce a Checkpoint; the
+runtime (`engine/local/`) consumes it and never look at file formats.
 """
 
 from __future__ import annotations

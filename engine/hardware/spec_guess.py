@@ -13,18 +13,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from .model_spec import spec_names
+
 __all__ = ["guess_model_spec"]
 
 # Llama 3.3 70B reuses the Llama 3.1 70B architecture unchanged (Meta's model card and
 # config.json: same layers, widths, heads and vocabulary), so it projects identically.
 _SAME_ARCHITECTURE = {("llama", "3.3", "70"): ("llama", "3.1", "70")}
 _FAMILIES = ("llama", "qwen")
-
-
-def _bundled_specs() -> list[str]:
-    from .hardware import SPEC_NAMES  # lazily: the emulator is only needed to guess
-
-    return list(SPEC_NAMES)
 
 
 def _spec_key(name: str) -> tuple[str, str, str] | None:
@@ -46,7 +42,7 @@ def guess_model_spec(model_name: str, known: Sequence[str] | None = None) -> str
     An exact name ("arith-tiny") matches itself; otherwise family, version and size must
     agree with exactly one spec.
     """
-    names = list(known) if known is not None else _bundled_specs()
+    names = list(known) if known is not None else spec_names()
     lowered = model_name.strip().lower()
     if lowered in names:
         return lowered

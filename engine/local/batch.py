@@ -4,7 +4,7 @@ Owns the cache bookkeeping of continuous batching: requests are admitted at a st
 boundary (their prompt prefilled once into one cache row, then copied to their n rows),
 finished rows are squeezed out, and the cache grows or shrinks to fit. Each row keeps its
 own position, so rows admitted at different times decode side by side and give the same
-numbers as alone. The scheduler (local.py) decides who is admitted and when.
+numbers as alone. The scheduler (scheduler.py) decides who is admitted and when.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..types import GenerationRequest
 from .model import KVCache, Transformer
 from .sampling import SamplingParams
-from .types import GenerationRequest
 
 __all__ = ["DecodeBatch"]
 

@@ -12,8 +12,8 @@ import sys
 
 from pydantic import ValidationError
 
-from .errors import InvalidRequestError
-from .types import GenerationRequest
+from ..errors import InvalidRequestError
+from ..types import GenerationRequest
 
 __all__ = ["add_commands"]
 

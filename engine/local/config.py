@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import UnsupportedArchitectureError
+from ..errors import UnsupportedArchitectureError
 
 __all__ = ["ModelArgs", "SUPPORTED_ARCHITECTURES", "rope_inv_freq"]
 

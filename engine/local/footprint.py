@@ -38,7 +38,7 @@ def timed_load(model: str | Path, **engine_kwargs: Any) -> tuple[Any, dict[str, 
 
     For GGUF files the dequantization share of the load and the tensor types are included.
     """
-    from .local import LocalEngine
+    from .engine import LocalEngine
 
     start = time.perf_counter()
     engine = LocalEngine(model, **engine_kwargs)

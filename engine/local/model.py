@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import ModelLoadError
 from .config import ModelArgs, rope_inv_freq
-from .errors import ModelLoadError
 
 __all__ = ["Transformer", "KVCache", "LayerWeights"]
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..checkpoint.record import Checkpoint
+from ..errors import InvalidRequestError
+from ..types import GenerationRequest
 from .chat_template import render_chat
-from .checkpoint import Checkpoint
-from .errors import InvalidRequestError
-from .types import GenerationRequest
 
 __all__ = ["TextCodec", "IncrementalDetokenizer"]
 

@@ -15,8 +15,8 @@ module owns talking to them reliably:
 - the emulation attributes the hardware emulator reads (`model_spec`, guessed from the
   model name when unambiguous, `project_as`, `hardware`).
 
-The wire format lives in openai_wire.py, the retry loop in retry.py, the spec guess in
-model_spec_guess.py, the provider presets in providers.py.
+The wire format lives in wire.py, the retry loop in retry.py, the provider presets in
+providers.py, the spec guess in hardware/spec_guess.py.
 
 Retries never duplicate output: a whole response is only used once it has fully arrived,
 and `stream()` only retries before it has yielded its first delta.
@@ -34,10 +34,13 @@ from typing import Any
 
 import httpx
 
-from .base import Engine
-from .errors import ContextLengthError, InvalidRequestError, RemoteEngineError
-from .model_spec_guess import guess_model_spec
-from .openai_wire import (
+from ..errors import ContextLengthError, InvalidRequestError, RemoteEngineError
+from ..hardware.spec_guess import guess_model_spec
+from ..hardware.stamping import EmulatedEngine
+from ..types import Generation, GenerationRequest, Sample, Timing, Usage
+from .providers import Provider, get_provider
+from .retry import RETRYABLE_STATUS, RetryPolicy, TransientError, retry_after_s, with_retries
+from .wire import (
     MalformedResponseError,
     SSEDecoder,
     StreamAssembler,
@@ -46,9 +49,6 @@ from .openai_wire import (
     samples_from_choices,
     usage_from_json,
 )
-from .providers import Provider, get_provider
-from .retry import RETRYABLE_STATUS, RetryPolicy, TransientError, retry_after_s, with_retries
-from .types import Generation, GenerationRequest, Sample, Timing, Usage
 
 __all__ = [
     "OpenAIEngine",
@@ -117,7 +117,7 @@ _HINTS = {
 }
 
 
-class OpenAIEngine(Engine):
+class OpenAIEngine(EmulatedEngine):
     """Engine over an OpenAI-compatible server.
 
     `OpenAIEngine("llama3.1-8b", provider="cerebras")` reads the key from CEREBRAS_API_KEY;

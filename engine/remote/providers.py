@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from .errors import InvalidRequestError
+from ..errors import InvalidRequestError
 
 __all__ = ["Provider", "PROVIDERS", "get_provider", "THINKFAST_SERVE_PORT"]
 

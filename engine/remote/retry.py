@@ -26,7 +26,7 @@ from tenacity import (
     stop_before_delay,
 )
 
-from .errors import RemoteEngineError
+from ..errors import RemoteEngineError
 
 __all__ = ["RETRYABLE_STATUS", "RetryPolicy", "TransientError", "retry_after_s", "with_retries"]
 

@@ -17,8 +17,8 @@ import json
 import math
 from typing import Any
 
-from .errors import InvalidRequestError
-from .types import GenerationRequest, Sample, TokenLogprob, TopLogprob, Usage
+from ..errors import InvalidRequestError
+from ..types import GenerationRequest, Sample, TokenLogprob, TopLogprob, Usage
 
 __all__ = [
     "MalformedResponseError",

@@ -12,7 +12,7 @@ import json
 
 import pytest
 from thinkfast.engine import ChatMessage, GenerationRequest
-from thinkfast.engine.loader import MODELS_DIR, bundled_models
+from thinkfast.engine.checkpoint.loader import MODELS_DIR, bundled_models
 from thinkfast.engine.local import LocalEngine
 from thinkfast.evals.arith import LEVELS, make_problems, render_steps, solutions
 from thinkfast.orchestrator.prompt_pack import PromptPack

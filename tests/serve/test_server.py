@@ -20,11 +20,11 @@ import openai
 import pytest
 from thinkfast.engine import GenerationRequest, LocalEngine, OpenAIEngine, RetryPolicy
 from thinkfast.engine.errors import RemoteEngineError
-from thinkfast.engine.server import ServerLimits, running_server
-from thinkfast.engine.server_api import ServeDependencyError
 from thinkfast.engine.types import ChatMessage
+from thinkfast.serve.api import ServeDependencyError
+from thinkfast.serve.server import ServerLimits, running_server
 
-ENGINE_DIR = Path(__file__).resolve().parents[2] / "engine"
+SERVE_DIR = Path(__file__).resolve().parents[2] / "serve"
 MODEL = "arith-tiny"  # the shipped model: small, fast, and it gives checkable answers
 PROMPT = "12+34="
 LIMITS = ServerLimits(max_tokens=128, max_n=8, max_body_bytes=64 * 1024)
@@ -419,7 +419,7 @@ def test_thinkfast_serve_command_end_to_end():
 def test_missing_serve_extra_names_the_pip_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn -> ImportError
     spec = importlib.util.spec_from_file_location(
-        "thinkfast.engine._server_without_extra", ENGINE_DIR / "server.py"
+        "thinkfast.serve._server_without_extra", SERVE_DIR / "server.py"
     )
     module = importlib.util.module_from_spec(spec)
     with pytest.raises(ServeDependencyError, match=r"pip install 'thinkfast\[serve\]'"):
@@ -429,7 +429,7 @@ def test_missing_serve_extra_names_the_pip_command(monkeypatch):
 def test_listening_socket_is_tcp_so_responses_are_not_delayed_by_nagle():
     # asyncio sets TCP_NODELAY only on accepted sockets whose proto is IPPROTO_TCP; a plain
     # socket(AF_INET, SOCK_STREAM) has proto 0 and every response waited ~40 ms for an ACK.
-    from thinkfast.engine.server import _bind
+    from thinkfast.serve.server import _bind
 
     sock = _bind("127.0.0.1", 0)
     try:

@@ -29,7 +29,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from thinkfast.engine import Engine, GenerationRequest  # noqa: E402
-from thinkfast.engine.loader import load_checkpoint  # noqa: E402
+from thinkfast.engine.checkpoint.loader import load_checkpoint  # noqa: E402
 from thinkfast.engine.local import LocalEngine  # noqa: E402
 from thinkfast.evals.arith import LEVELS, ArithProblem, make_problems  # noqa: E402
 from thinkfast.orchestrator.prompt_pack import PromptPack  # noqa: E402

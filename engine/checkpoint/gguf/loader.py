@@ -5,42 +5,35 @@ metadata become an HF-style config dict, tensors are renamed to Hugging Face par
 names and dequantized to float32 when the runtime reads them (`GGUFWeights`), and
 llama.cpp's q/k row permutation (its converter interleaves the two rotary halves of every
 head) is undone so the runtime sees exactly what `transformers` would. The container is
-parsed by `gguf_reader`, blocks decoded by `gguf_dequant`, the tokenizer rebuilt by
-`gguf_tokenizer`.
+parsed by `reader`, blocks decoded by `dequant`, the tokenizer rebuilt by `tokenizer`.
 
 It also knows where to find the GGUF files that thinkfast can name without a path
-(`find_known_gguf("smollm2-135m")`), and can write any Checkpoint back out as an HF folder
-(`save_hf_checkpoint`), which is how the loader is held against `transformers`.
+(`find_known_gguf("smollm2-135m")`). Tensor names and the lazy dequantizing mapping are
+`tensors.py`'s; writing a Checkpoint back out as an HF folder is `checkpoint/export.py`'s.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import time
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .checkpoint import Checkpoint
-from .errors import ModelLoadError, UnsupportedArchitectureError
-from .gguf_dequant import dequantize
-from .gguf_reader import GGUFFile, GGUFTensor, read_gguf_file
-from .gguf_tokenizer import vocab_from_metadata
+from ...errors import ModelLoadError, UnsupportedArchitectureError
+from ..record import Checkpoint
+from .reader import GGUFFile, GGUFTensor, read_gguf_file
+from .tensors import GGUFWeights, dequantize_tensor, hf_name
+from .tokenizer import vocab_from_metadata
 
 __all__ = [
     "KNOWN_GGUF",
-    "GGUFWeights",
     "KnownGGUF",
     "find_known_gguf",
-    "hf_name",
     "load_gguf",
     "read_gguf_metadata",
-    "save_hf_checkpoint",
-    "unpermute_rotary",
 ]
 
 
@@ -222,97 +215,6 @@ def _llama3_rope_scaling(rope_freqs: np.ndarray, config: dict[str, Any]) -> dict
     return candidate
 
 
-# -- tensors ------------------------------------------------------------------------------------
-_LAYER_NAMES = {
-    "attn_norm": "input_layernorm",
-    "ffn_norm": "post_attention_layernorm",
-    "attn_q": "self_attn.q_proj",
-    "attn_k": "self_attn.k_proj",
-    "attn_v": "self_attn.v_proj",
-    "attn_output": "self_attn.o_proj",
-    "ffn_gate": "mlp.gate_proj",
-    "ffn_up": "mlp.up_proj",
-    "ffn_down": "mlp.down_proj",
-}
-_GLOBAL_NAMES = {
-    "token_embd.weight": "model.embed_tokens.weight",
-    "output_norm.weight": "model.norm.weight",
-    "output.weight": "lm_head.weight",
-}
-
-
-def hf_name(gguf_name: str) -> str:
-    """HF parameter name of a GGUF tensor name (`blk.3.attn_q.weight` -> ...q_proj.weight)."""
-    if gguf_name in _GLOBAL_NAMES:
-        return _GLOBAL_NAMES[gguf_name]
-    parts = gguf_name.split(".")
-    if len(parts) == 4 and parts[0] == "blk" and parts[2] in _LAYER_NAMES:
-        return f"model.layers.{parts[1]}.{_LAYER_NAMES[parts[2]]}.{parts[3]}"
-    raise UnsupportedArchitectureError(
-        f"GGUF tensor {gguf_name!r} has no Hugging Face counterpart thinkfast knows; accepted: "
-        f"{sorted(_GLOBAL_NAMES)} and blk.N.{{{','.join(_LAYER_NAMES)}}}.weight/bias"
-    )
-
-
-def unpermute_rotary(w: np.ndarray, n_heads: int) -> np.ndarray:
-    """Undo llama.cpp's q/k row order: per head, GGUF interleaves the two rotary halves
-    (rows 0, d/2, 1, d/2+1, ...); HF keeps them as two contiguous blocks.
-
-    Works for weights (rows, in) and biases (rows,). The inverse of the converter's
-    `reshape(h, 2, d/2, ...).swapaxes(1, 2)`.
-    """
-    rows = w.shape[0]
-    half = rows // n_heads // 2
-    return w.reshape(n_heads, half, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
-
-
-def _dequantize(tensor: GGUFTensor) -> np.ndarray:
-    from gguf import GGMLQuantizationType
-
-    try:
-        # numpy's row-major shape (ggml's dims reversed) is already HF's (out, in)
-        return dequantize(tensor.data, tensor.ggml_type, tensor.shape)
-    except (NotImplementedError, ValueError, KeyError) as exc:
-        raise UnsupportedArchitectureError(
-            f"tensor {tensor.name} is stored as {GGMLQuantizationType(tensor.ggml_type).name}, "
-            "which the gguf package cannot dequantize; accepted: F32, F16, BF16, Q4_0, Q4_1, "
-            "Q5_0, Q5_1, Q8_0, Q2_K..Q6_K and the IQ types gguf implements"
-        ) from exc
-
-
-class GGUFWeights(Mapping[str, np.ndarray]):
-    """HF parameter name -> float32 array, dequantized from the memory-mapped file on access.
-
-    Nothing is held in float32 here: the runtime copies each tensor into its own fused
-    layout once, so keeping a second float32 copy would double resident memory for nothing.
-    Each access dequantizes afresh; `dict(weights)` materializes them all.
-    """
-
-    def __init__(self, entries: dict[str, tuple[GGUFTensor, int | None]]) -> None:
-        self._entries = entries  # name -> (tensor, heads to unpermute by, or None)
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        tensor, heads = self._entries[name]
-        array = _dequantize(tensor)
-        return array if heads is None else unpermute_rotary(array, heads)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._entries  # without dequantizing (Mapping's default would)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._entries)
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def shape(self, name: str) -> tuple[int, ...]:
-        return self._entries[name][0].shape
-
-    def source(self, name: str) -> GGUFTensor:
-        """The GGUF tensor (name, ggml type, raw bytes) an HF parameter comes from."""
-        return self._entries[name][0]
-
-
 def load_gguf(path: str | Path, *, name: str | None = None) -> Checkpoint:
     """Read a llama-family GGUF file into a Checkpoint with HF names and float32 weights.
 
@@ -334,7 +236,7 @@ def load_gguf(path: str | Path, *, name: str | None = None) -> Checkpoint:
     arch = meta.get("general.architecture")
     n_vocab = int(meta.get(f"{arch}.vocab_size", len(meta["tokenizer.ggml.tokens"])))
     config = _config(
-        meta, set(tensors), n_vocab, None if rope_freqs is None else _dequantize(rope_freqs)
+        meta, set(tensors), n_vocab, None if rope_freqs is None else dequantize_tensor(rope_freqs)
     )
     _, _, permuted = _ARCHITECTURES[arch]
     config["bos_token_id"] = vocab.bos_token_id
@@ -351,7 +253,7 @@ def load_gguf(path: str | Path, *, name: str | None = None) -> Checkpoint:
         entries[hf_name(tensor.name)] = (tensor, heads)
         qname = GGMLQuantizationType(tensor.ggml_type).name
         if qname not in qtypes:  # fail now, not halfway through building the model
-            _dequantize(_first_row(tensor))
+            dequantize_tensor(_first_row(tensor))
         qtypes[qname] = qtypes.get(qname, 0) + 1
     weights = GGUFWeights(entries)
     _check_shapes(config, weights)
@@ -411,39 +313,3 @@ def _check_shapes(config: dict[str, Any], weights: GGUFWeights) -> None:
             raise ModelLoadError(
                 f"GGUF tensor for {key} has shape {got}; the metadata implies {shape}"
             )
-
-
-# -- export -------------------------------------------------------------------------------------
-def save_hf_checkpoint(checkpoint: Checkpoint, folder: str | Path) -> Path:
-    """Write a Checkpoint as a Hugging Face model folder (config.json, model.safetensors,
-    tokenizer.json, tokenizer_config.json, generation_config.json).
-
-    The weights are written as float32 exactly as held, so `transformers` (or thinkfast's
-    HF loader) on the folder sees the same numbers the GGUF loader produced.
-    """
-    from safetensors.numpy import save_file
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    config = {k: v for k, v in checkpoint.config.items() if not k.startswith("_")}
-    (folder / "config.json").write_text(json.dumps(config, indent=2))
-    weights = dict(checkpoint.weights)
-    if config.get("tie_word_embeddings"):
-        weights.pop("lm_head.weight", None)  # safetensors refuses shared buffers
-    save_file(
-        {k: np.ascontiguousarray(v) for k, v in weights.items()}, folder / "model.safetensors"
-    )
-    checkpoint.tokenizer.save(str(folder / "tokenizer.json"))
-    tokenizer_config: dict[str, Any] = {
-        "tokenizer_class": "PreTrainedTokenizerFast",
-        "add_bos_token": checkpoint.add_bos_token,
-        "clean_up_tokenization_spaces": False,
-        "model_max_length": config.get("max_position_embeddings", 2048),
-        **checkpoint.special_tokens,
-    }
-    if checkpoint.chat_template:
-        tokenizer_config["chat_template"] = checkpoint.chat_template
-    (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2))
-    generation = {k: v for k, v in checkpoint.generation_config.items() if not k.startswith("_")}
-    (folder / "generation_config.json").write_text(json.dumps(generation, indent=2))
-    return folder

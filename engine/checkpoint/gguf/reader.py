@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ModelLoadError
+from ...errors import ModelLoadError
 
 __all__ = ["GGUFFile", "GGUFTensor", "read_gguf_file"]
 

@@ -32,7 +32,7 @@ from tokenizers import (
     processors,
 )
 
-from .errors import UnsupportedArchitectureError
+from ...errors import UnsupportedArchitectureError
 
 __all__ = ["GGUFVocab", "TokenType", "vocab_from_metadata", "SUPPORTED_PRE_TOKENIZERS"]
 

@@ -17,10 +17,10 @@ llama_cpp = pytest.importorskip(
     reason="llama-cpp-python is not installed (test-only extra, compiles llama.cpp: see docs/gguf.md)",
 )
 
-from thinkfast.engine.config import ModelArgs  # noqa: E402
+from thinkfast.engine.checkpoint.gguf import find_known_gguf, load_gguf  # noqa: E402
 from thinkfast.engine.errors import ModelLoadError  # noqa: E402
-from thinkfast.engine.gguf import find_known_gguf, load_gguf  # noqa: E402
-from thinkfast.engine.model import Transformer  # noqa: E402
+from thinkfast.engine.local.config import ModelArgs  # noqa: E402
+from thinkfast.engine.local.model import Transformer  # noqa: E402
 
 try:
     SMOLLM2 = find_known_gguf("smollm2-135m")

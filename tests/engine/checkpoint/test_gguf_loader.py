@@ -16,18 +16,18 @@ gguf = pytest.importorskip(
     "gguf", reason="the gguf extra is not installed (pip install thinkfast[gguf])"
 )
 
-from thinkfast.engine.config import ModelArgs  # noqa: E402
-from thinkfast.engine.errors import ModelLoadError, UnsupportedArchitectureError  # noqa: E402
-from thinkfast.engine.gguf import (  # noqa: E402
+from thinkfast.engine.checkpoint import save_hf_checkpoint  # noqa: E402
+from thinkfast.engine.checkpoint.gguf import (  # noqa: E402
     KNOWN_GGUF,
     KnownGGUF,
     find_known_gguf,
     hf_name,
     load_gguf,
-    save_hf_checkpoint,
     unpermute_rotary,
 )
-from thinkfast.engine.model import Transformer  # noqa: E402
+from thinkfast.engine.errors import ModelLoadError, UnsupportedArchitectureError  # noqa: E402
+from thinkfast.engine.local.config import ModelArgs  # noqa: E402
+from thinkfast.engine.local.model import Transformer  # noqa: E402
 
 Q = gguf.GGMLQuantizationType
 
@@ -243,7 +243,7 @@ def test_k_quant_block_dequantizes_by_the_format(tmp_path: Path) -> None:
     block[128:192] = 0b10101010  # high bits 2 for each of the four 2-bit fields -> q = 1 + 32
     block[192:208] = np.array([3] * 16, dtype=np.int8).view(np.uint8)
     block[208:210] = np.array([0.5], dtype=np.float16).view(np.uint8)
-    from thinkfast.engine.gguf_dequant import dequantize
+    from thinkfast.engine.checkpoint.gguf.dequant import dequantize
 
     values = dequantize(block[None, :], Q.Q6_K, (1, 256))  # through gguf's own decoder
     np.testing.assert_allclose(values, np.full((1, 256), (33 - 32) * 3 * 0.5))
@@ -278,7 +278,7 @@ def test_config_is_hf_style_and_runs_like_transformers(tmp_path: Path) -> None:
 
 
 def test_saved_hf_folder_round_trips_through_the_hf_loader(tmp_path: Path) -> None:
-    from thinkfast.engine.loader import load_checkpoint
+    from thinkfast.engine.checkpoint.loader import load_checkpoint
 
     weights = random_hf_weights(vocab_size())
     ckpt = load_gguf(write_gguf(tmp_path / "m.gguf", weights, add_bos=True))
@@ -407,7 +407,7 @@ def test_truncated_file_is_reported_as_truncated(tmp_path: Path) -> None:
 
 
 def test_metadata_reader_agrees_with_the_gguf_package(tmp_path: Path) -> None:
-    from thinkfast.engine.gguf_reader import read_gguf_file
+    from thinkfast.engine.checkpoint.gguf.reader import read_gguf_file
 
     path = write_gguf(tmp_path / "m.gguf", random_hf_weights(vocab_size()), qtype=Q.Q8_0)
     ours = read_gguf_file(path)
@@ -445,7 +445,7 @@ def spm_metadata(add_space_prefix: bool = True) -> dict:
 
 
 def test_sentencepiece_vocab_merges_by_score_and_falls_back_to_bytes() -> None:
-    from thinkfast.engine.gguf_tokenizer import vocab_from_metadata
+    from thinkfast.engine.checkpoint.gguf.tokenizer import vocab_from_metadata
 
     vocab = vocab_from_metadata(spm_metadata())
     tok = vocab.tokenizer
@@ -463,14 +463,14 @@ def test_sentencepiece_vocab_merges_by_score_and_falls_back_to_bytes() -> None:
 
 
 def test_sentencepiece_without_space_prefix() -> None:
-    from thinkfast.engine.gguf_tokenizer import vocab_from_metadata
+    from thinkfast.engine.checkpoint.gguf.tokenizer import vocab_from_metadata
 
     tok = vocab_from_metadata(spm_metadata(add_space_prefix=False)).tokenizer
     assert tok.encode("hello", add_special_tokens=False).tokens == ["h", "el", "lo"]
 
 
 def test_unknown_tokenizer_model_is_refused() -> None:
-    from thinkfast.engine.gguf_tokenizer import vocab_from_metadata
+    from thinkfast.engine.checkpoint.gguf.tokenizer import vocab_from_metadata
 
     meta = spm_metadata() | {"tokenizer.ggml.model": "t5"}
     with pytest.raises(UnsupportedArchitectureError, match="'t5'.*accepted: 'gpt2'"):
@@ -478,7 +478,7 @@ def test_unknown_tokenizer_model_is_refused() -> None:
 
 
 def test_weights_dequantize_on_access_and_bad_types_fail_at_load(tmp_path: Path) -> None:
-    from thinkfast.engine.gguf import GGUFWeights
+    from thinkfast.engine.checkpoint.gguf import GGUFWeights
 
     weights = random_hf_weights(vocab_size())
     ckpt = load_gguf(write_gguf(tmp_path / "m.gguf", weights, qtype=Q.Q8_0))
@@ -530,7 +530,7 @@ def test_sentencepiece_tokenization_matches_llama_cpp(tmp_path: Path) -> None:
     llama_cpp = pytest.importorskip(
         "llama_cpp", reason="llama-cpp-python is not installed (test-only extra, see docs/gguf.md)"
     )
-    from thinkfast.engine.gguf_tokenizer import vocab_from_metadata
+    from thinkfast.engine.checkpoint.gguf.tokenizer import vocab_from_metadata
 
     meta = spm_metadata()
     w = gguf.GGUFWriter(str(tmp_path / "spm.gguf"), "llama")
@@ -567,7 +567,7 @@ def test_sentencepiece_tokenization_matches_llama_cpp(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("qtype", [Q.F32, Q.F16, Q.BF16, Q.Q8_0, Q.Q4_0, Q.Q4_1])
 def test_fast_dequantization_equals_the_gguf_package(qtype: int) -> None:
-    from thinkfast.engine import gguf_dequant
+    from thinkfast.engine.checkpoint.gguf import dequant as gguf_dequant
 
     rng = np.random.default_rng(3)
     weights = (rng.standard_normal((40, 512)) * 0.1).astype(np.float32)

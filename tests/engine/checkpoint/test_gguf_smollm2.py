@@ -14,11 +14,14 @@ import pytest
 
 pytest.importorskip("gguf", reason="the gguf extra is not installed (pip install thinkfast[gguf])")
 
-from thinkfast.engine.checkpoint import Checkpoint  # noqa: E402
-from thinkfast.engine.config import ModelArgs  # noqa: E402
+from thinkfast.engine.checkpoint import (
+    Checkpoint,  # noqa: E402
+    save_hf_checkpoint,  # noqa: E402
+)
+from thinkfast.engine.checkpoint.gguf import find_known_gguf, load_gguf  # noqa: E402
 from thinkfast.engine.errors import ModelLoadError  # noqa: E402
-from thinkfast.engine.gguf import find_known_gguf, load_gguf, save_hf_checkpoint  # noqa: E402
-from thinkfast.engine.model import Transformer  # noqa: E402
+from thinkfast.engine.local.config import ModelArgs  # noqa: E402
+from thinkfast.engine.local.model import Transformer  # noqa: E402
 
 try:
     SMOLLM2 = find_known_gguf("smollm2-135m")

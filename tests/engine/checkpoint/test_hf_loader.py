@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 from thinkfast.engine import ModelLoadError, UnsupportedArchitectureError
-from thinkfast.engine.config import ModelArgs, rope_inv_freq
-from thinkfast.engine.loader import load_checkpoint
+from thinkfast.engine.checkpoint.loader import load_checkpoint
+from thinkfast.engine.local.config import ModelArgs, rope_inv_freq
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 LLAMA = FIXTURES / "llama-tied-headdim"
 
 

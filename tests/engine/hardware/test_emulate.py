@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 from thinkfast.engine import GenerationRequest, LocalEngine
+from thinkfast.engine.checkpoint import MODELS_DIR
 from thinkfast.engine.errors import HardwareError
 from thinkfast.engine.hardware import PROFILES, CallShape, emulate_call, get_spec, place, prefill_s
 from thinkfast.engine.hardware.emulate import engine_spec, pace_schedule
 
-TINY = Path(__file__).parent / "fixtures" / "llama-gqa-llama3-bf16"
+TINY = Path(__file__).resolve().parents[1] / "fixtures" / "llama-gqa-llama3-bf16"
 
 
 def _req(n: int = 1, max_tokens: int = 8, seed: int = 1) -> GenerationRequest:
@@ -85,7 +86,7 @@ def test_requests_of_one_call_share_the_batch_and_finish_in_order():
 
 
 def test_remote_engine_spec_comes_from_its_model_spec_attribute():
-    from thinkfast.engine.openai_engine import OpenAIEngine
+    from thinkfast.engine.remote.openai_engine import OpenAIEngine
 
     engine = OpenAIEngine("llama3.1-8b", base_url="http://127.0.0.1:9/v1", api_key="x")
     assert engine_spec(engine).name == "llama-3.1-8b"
@@ -111,7 +112,7 @@ def test_a_running_model_the_emulator_cannot_describe_still_generates():
     assert gen.samples and gen.timing.emulated == {}
 
 
-SHIPPED = Path(__file__).resolve().parents[2] / "engine" / "models" / "arith-tiny"
+SHIPPED = MODELS_DIR / "arith-tiny"
 
 
 @pytest.mark.skipif(not (SHIPPED / "config.json").is_file(), reason="shipped model not built")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from thinkfast.cli import main
 
-MODEL = str(Path(__file__).parent / "fixtures" / "qwen2-bias")
+MODEL = str(Path(__file__).resolve().parents[1] / "fixtures" / "qwen2-bias")
 
 
 def test_generate_json(capsys):

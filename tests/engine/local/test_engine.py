@@ -18,7 +18,7 @@ from thinkfast.engine import (
     LocalEngine,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 FIXTURE = FIXTURES / "qwen2-bias"
 
 
@@ -82,7 +82,7 @@ async def test_calls_arriving_mid_decode_join_the_running_batch(slow_engine):
     eng = slow_engine
     eng.batch_log.clear()
     first = asyncio.create_task(eng.generate([req(max_tokens=200, temperature=0.0)]))
-    while not eng._draining:  # wait until the worker is busy with the first call
+    while not eng.scheduler.draining:  # wait until the worker is busy with the first call
         await asyncio.sleep(0.001)
     rest = [req(f"prompt {i}", max_tokens=5 + i, seed=i) for i in range(3)]
     gathered = await asyncio.gather(*(eng.generate([r]) for r in rest))
@@ -96,7 +96,7 @@ async def test_calls_arriving_mid_decode_join_the_running_batch(slow_engine):
 async def test_cache_budget_makes_later_calls_wait_and_coalesce(slow_engine):
     eng = LocalEngine(slow_engine.checkpoint.path, max_batch_tokens=210)
     first = asyncio.create_task(eng.generate([req(max_tokens=200, temperature=0.0)]))
-    while not eng._draining:
+    while not eng.scheduler.draining:
         await asyncio.sleep(0.001)
     rest = [req(f"prompt {i}", max_tokens=5 + i, seed=i) for i in range(3)]
     gathered = await asyncio.gather(*(eng.generate([r]) for r in rest))
@@ -112,7 +112,7 @@ async def test_cancel_stops_decoding_and_spares_the_rest(slow_engine):
     keeper = req("other", max_tokens=40, seed=1)
     doomed = asyncio.create_task(eng.generate([long]))
     kept = asyncio.create_task(eng.generate([keeper]))
-    while not eng._draining:
+    while not eng.scheduler.draining:
         await asyncio.sleep(0.001)
     await asyncio.sleep(0.05)
     doomed.cancel()
@@ -187,7 +187,7 @@ def test_typed_errors_say_what_is_accepted(engine):
 async def test_close_fails_queued_calls_and_stops_running_ones(slow_engine):
     eng = LocalEngine(slow_engine.checkpoint.path, max_batch_tokens=3100)
     running = asyncio.create_task(eng.generate([req(max_tokens=3000, temperature=0.0)]))
-    while not eng._draining:
+    while not eng.scheduler.draining:
         await asyncio.sleep(0.001)
     queued = asyncio.create_task(eng.generate([req(max_tokens=3000)]))  # no room: waits
     await asyncio.sleep(0.02)
@@ -216,9 +216,10 @@ def test_engine_attributes_for_the_seam(engine):
 
 
 async def test_a_backend_stream_that_never_gives_its_generation_is_a_clear_error():
-    from thinkfast.engine import Engine, EngineError
+    from thinkfast.engine import EngineError
+    from thinkfast.engine.hardware import EmulatedEngine
 
-    class TextOnly(Engine):  # a plugin backend written against the text-only contract
+    class TextOnly(EmulatedEngine):  # a plugin backend written against the text-only contract
         async def _stream(self, request):
             yield "4"
             yield "2"

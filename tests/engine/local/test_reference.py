@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from thinkfast.engine import GenerationRequest, LocalEngine
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 NAMES = ["llama-gqa-llama3-bf16", "llama-tied-headdim", "qwen2-bias"]
 ATOL = 1e-4
 

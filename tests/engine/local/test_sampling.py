@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from thinkfast.engine import GenerationRequest, LocalEngine
 
-FIXTURE = Path(__file__).parent / "fixtures" / "llama-gqa-llama3-bf16"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "llama-gqa-llama3-bf16"
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 from thinkfast.engine import InvalidRequestError
-from thinkfast.engine.chat_template import TemplateError, render_chat
 from thinkfast.engine.checkpoint import Checkpoint
-from thinkfast.engine.tokenizer import IncrementalDetokenizer, TextCodec
+from thinkfast.engine.local.chat_template import TemplateError, render_chat
+from thinkfast.engine.local.tokenizer import IncrementalDetokenizer, TextCodec
 
 MSGS = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Grüße?"}]
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from thinkfast.engine.errors import ContextLengthError, InvalidRequestError, RemoteEngineError
-from thinkfast.engine.openai_engine import OpenAIEngine, RetryPolicy, guess_model_spec
-from thinkfast.engine.providers import PROVIDERS, get_provider
+from thinkfast.engine.remote.openai_engine import OpenAIEngine, RetryPolicy, guess_model_spec
+from thinkfast.engine.remote.providers import PROVIDERS, get_provider
 from thinkfast.engine.types import ChatMessage, GenerationRequest
 
 

@@ -1,0 +1,20 @@
+"""thinkfast.engine.remote: the Engine seam over OpenAI-compatible HTTP servers.
+
+`openai_engine` (`OpenAIEngine`: pooled client, n>1 fallback, streaming), `wire` (request
+bodies out, choices / usage / SSE chunks in, pure functions), `retry` (the tenacity loop
+with deadline and Retry-After), `providers` (Cerebras, Groq, OpenAI, ... presets).
+"""
+
+from .openai_engine import OpenAIEngine, RemoteContextLengthError, RemoteRequestError
+from .providers import PROVIDERS, Provider, get_provider
+from .retry import RetryPolicy
+
+__all__ = [
+    "OpenAIEngine",
+    "PROVIDERS",
+    "Provider",
+    "RemoteContextLengthError",
+    "RemoteRequestError",
+    "RetryPolicy",
+    "get_provider",
+]
