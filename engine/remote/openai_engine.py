@@ -15,8 +15,9 @@ module owns talking to them reliably:
 - the emulation attributes the hardware emulator reads (`model_spec`, guessed from the
   model name when unambiguous, `project_as`, `hardware`).
 
-The wire format lives in wire.py, the retry loop in retry.py, the provider presets in
-providers.py, the spec guess in hardware/spec_guess.py.
+The HTTP calls live in connection.py, error responses in refusals.py, the wire format
+in wire.py, the retry loop in retry.py, the provider presets in providers.py, the spec
+guess in hardware/spec_guess.py.
 
 Retries never duplicate output: a whole response is only used once it has fully arrived,
 and `stream()` only retries before it has yielded its first delta.
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -34,21 +34,15 @@ from typing import Any
 
 import httpx
 
-from ..errors import ContextLengthError, InvalidRequestError, RemoteEngineError
+from ..errors import InvalidRequestError, RemoteEngineError
 from ..hardware.spec_guess import guess_model_spec
 from ..hardware.stamping import EmulatedEngine
 from ..types import Generation, GenerationRequest, Sample, Timing, Usage
-from .providers import Provider, get_provider
-from .retry import RETRYABLE_STATUS, RetryPolicy, TransientError, retry_after_s, with_retries
-from .wire import (
-    MalformedResponseError,
-    SSEDecoder,
-    StreamAssembler,
-    endpoint_for,
-    request_body,
-    samples_from_choices,
-    usage_from_json,
-)
+from .connection import Connection
+from .providers import Provider, get_provider, resolve_api_key, resolve_base_url
+from .refusals import RemoteContextLengthError, RemoteRequestError
+from .retry import RetryPolicy, TransientError, with_retries
+from .wire import endpoint_for
 
 __all__ = [
     "OpenAIEngine",
@@ -59,62 +53,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("thinkfast.engine.openai")
-
-
-class RemoteRequestError(RemoteEngineError):
-    """The server refused the request itself (a 4xx other than 408/409/429): not retried.
-
-    `server_message` is the server's own words, `code` its error code when it sent one.
-    """
-
-    def __init__(
-        self, message: str, *, status_code: int, server_message: str, code: str | None
-    ) -> None:
-        super().__init__(message, status_code=status_code)
-        self.server_message = server_message
-        self.code = code
-
-
-class RemoteContextLengthError(RemoteRequestError, ContextLengthError):
-    """The server said the prompt plus max_tokens does not fit its context window."""
-
-
-# OpenAI and thinkfast send code "context_length_exceeded"; vLLM, SGLang and llama.cpp say
-# it in words ("maximum context length is 8192 tokens", "exceeds the context size").
-_CONTEXT_WORDS = re.compile(r"context (length|size|window)|maximum context", re.IGNORECASE)
-
-
-# -- error reading -------------------------------------------------------------------
-
-
-def _server_error(response: httpx.Response) -> tuple[str, str | None]:
-    """The human part of an error body (OpenAI's error.message, FastAPI's detail, or the
-    text) and the error code when there is one."""
-    try:
-        body = response.json()
-    except ValueError:
-        text = response.text.strip()
-        return (text[:500] if text else response.reason_phrase), None
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict) and error.get("message"):
-            code = error.get("code")
-            return str(error["message"]), str(code) if code is not None else None
-        if isinstance(error, str):
-            return error, None
-        if body.get("detail"):
-            return str(body["detail"]), None
-        if body.get("message"):
-            return str(body["message"]), None
-    return str(body)[:500], None
-
-
-_HINTS = {
-    401: "check the API key",
-    403: "check the API key and that it may use this model",
-    404: "check the model name and base URL",
-    413: "the request is too large for this server",
-}
 
 
 class OpenAIEngine(EmulatedEngine):
@@ -151,8 +89,8 @@ class OpenAIEngine(EmulatedEngine):
         if max_concurrency < 1:
             raise InvalidRequestError(f"max_concurrency must be >= 1, got {max_concurrency}")
         self.provider = get_provider(provider) if isinstance(provider, str) else provider
-        self.base_url = self._resolve_base_url(base_url)
-        self._api_key = self._resolve_api_key(api_key)
+        self.base_url = resolve_base_url(self.provider, base_url)
+        api_key = resolve_api_key(self.provider, api_key)
         self.model_name = model
         self.context_length = context_length
         self.hardware = tuple(hardware)
@@ -165,54 +103,27 @@ class OpenAIEngine(EmulatedEngine):
         # stream_generations: run generate() over SSE too, which measures time to first
         # token at the price of a streaming connection per call.
         self.stream_generations = stream_generations
-        self._timeout = httpx.Timeout(
-            connect=connect_timeout_s, read=read_timeout_s, write=read_timeout_s, pool=None
-        )
-        self._headers = {"Accept": "application/json", **(headers or {})}
-        if self._api_key:
-            self._headers["Authorization"] = f"Bearer {self._api_key}"
-        self._transport = transport
-        # httpx pools and asyncio semaphores belong to one event loop; generate_sync runs a
-        # fresh loop per call, so both are created per loop on first use.
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._client: httpx.AsyncClient | None = None
-        self._semaphore: asyncio.Semaphore | None = None
-        self._n_supported: bool | None = self.provider.supports_n if self.provider else None
-        self._max_tokens_field = (
-            self.provider.chat_max_tokens_field if self.provider else "max_tokens"
-        )
-        self._warned: set[str] = set()
-        self.calls = 0  # HTTP attempts made, retries included (visible for tests and ledgers)
-
-    # -- configuration -----------------------------------------------------------------
-    def _resolve_base_url(self, base_url: str | None) -> str:
-        url = base_url or (self.provider.base_url if self.provider else None)
-        url = url or os.environ.get("THINKFAST_BASE_URL")
-        if not url:
-            raise InvalidRequestError(
-                "no server to talk to: pass base_url=..., provider= one of "
-                "cerebras/groq/openai/vllm/sglang/ollama/llamacpp/thinkfast, "
-                "or set THINKFAST_BASE_URL"
-            )
-        parsed = httpx.URL(url)
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise InvalidRequestError(f"base_url must be an http(s) URL with a host, got {url!r}")
-        url = url.rstrip("/")
-        if parsed.path in ("", "/"):
-            url += "/v1"  # every OpenAI-compatible server mounts its API under /v1
-        return url
-
-    def _resolve_api_key(self, api_key: str | None) -> str | None:
+        sent_headers = {"Accept": "application/json", **(headers or {})}
         if api_key:
-            return api_key
-        env = self.provider.api_key_env if self.provider else None
-        key = (os.environ.get(env) if env else None) or os.environ.get("THINKFAST_API_KEY")
-        if not key and self.provider and not self.provider.local:
-            raise InvalidRequestError(
-                f"no API key for {self.provider.name}: set {self.provider.api_key_env} "
-                "(or THINKFAST_API_KEY), or pass api_key=..."
-            )
-        return key or None
+            sent_headers["Authorization"] = f"Bearer {api_key}"
+        self.connection = Connection(
+            self.base_url,
+            model,
+            provider=self.provider,
+            headers=sent_headers,
+            timeout=httpx.Timeout(
+                connect=connect_timeout_s, read=read_timeout_s, write=read_timeout_s, pool=None
+            ),
+            max_concurrency=max_concurrency,
+            transport=transport,
+        )
+        self._n_supported: bool | None = self.provider.supports_n if self.provider else None
+        self._warned: set[str] = set()
+
+    @property
+    def calls(self) -> int:
+        """HTTP attempts made, retries included (visible for tests and ledgers)."""
+        return self.connection.calls
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -222,28 +133,8 @@ class OpenAIEngine(EmulatedEngine):
             "model_spec": self.model_spec,
         }
 
-    def _pool(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop or self._semaphore is None:
-            self._loop = loop
-            self._client = httpx.AsyncClient(
-                base_url=self.base_url + "/",
-                headers=self._headers,
-                timeout=self._timeout,
-                limits=httpx.Limits(
-                    max_connections=self.max_concurrency,
-                    max_keepalive_connections=self.max_concurrency,
-                ),
-                transport=self._transport,
-            )
-            self._semaphore = asyncio.Semaphore(self.max_concurrency)
-        return self._client, self._semaphore
-
     async def aclose(self) -> None:
-        if self._client is not None and self._loop is asyncio.get_running_loop():
-            await self._client.aclose()
-        self._client = None
-        self._semaphore = None
+        await self.connection.aclose()
 
     def _warn_once(self, key: str, message: str, *args: Any) -> None:
         if key not in self._warned:
@@ -256,8 +147,8 @@ class OpenAIEngine(EmulatedEngine):
         window (`max_model_len` in vLLM, `context_length` in thinkfast serve)."""
 
         async def attempt() -> list[dict[str, Any]]:
-            response = await self._send("GET", "models", None)
-            data = self._json(response).get("data")
+            response = await self.connection.send("GET", "models", None)
+            data = self.connection.json(response).get("data")
             if not isinstance(data, list):
                 raise TransientError("GET /models returned no 'data' list")
             return [m for m in data if isinstance(m, dict)]
@@ -272,117 +163,6 @@ class OpenAIEngine(EmulatedEngine):
 
     async def _with_retries(self, attempt: Any, what: str) -> Any:
         return await with_retries(attempt, policy=self.retry, what=what, where=self.base_url)
-
-    # -- one HTTP attempt ------------------------------------------------------------------
-    def _raise_for_status(self, response: httpx.Response) -> None:
-        status = response.status_code
-        if status < 400:
-            return
-        message, code = _server_error(response)
-        if status in RETRYABLE_STATUS or status >= 500:
-            raise TransientError(
-                f"HTTP {status}: {message}", status_code=status, retry_after=retry_after_s(response)
-            )
-        hint = _HINTS.get(status, "check the request parameters")
-        if status in (401, 403) and self.provider and self.provider.api_key_env:
-            hint += f" (from {self.provider.api_key_env} or THINKFAST_API_KEY)"
-        too_long = code == "context_length_exceeded" or (
-            status in (400, 413, 422) and _CONTEXT_WORDS.search(message) is not None
-        )
-        if too_long:
-            hint = "shorten the prompt or lower max_tokens"
-        kind = RemoteContextLengthError if too_long else RemoteRequestError
-        raise kind(
-            f"{self.base_url} rejected the request for model {self.model_name!r}: "
-            f"HTTP {status}: {message!r} — {hint}",
-            status_code=status,
-            server_message=message,
-            code=code,
-        )
-
-    async def _send(self, method: str, path: str, body: dict[str, Any] | None) -> httpx.Response:
-        client, semaphore = self._pool()
-        async with semaphore:
-            self.calls += 1
-            try:
-                response = await client.request(method, path, json=body)
-            except httpx.TimeoutException as exc:
-                raise TransientError(f"{type(exc).__name__}: no response in time") from exc
-            except httpx.TransportError as exc:
-                raise TransientError(f"{type(exc).__name__}: {exc or 'connection failed'}") from exc
-        self._raise_for_status(response)
-        return response
-
-    @staticmethod
-    def _json(response: httpx.Response) -> dict[str, Any]:
-        try:
-            body = response.json()
-        except ValueError:
-            raise TransientError(f"response is not JSON: {response.text[:200]!r}") from None
-        if not isinstance(body, dict):
-            raise TransientError(f"response is not a JSON object: {response.text[:200]!r}")
-        return body
-
-    async def _once(self, request: GenerationRequest, n: int) -> tuple[list[Sample], Usage | None]:
-        """One non-streaming call for `n` samples; the samples and the server's usage."""
-        body = request_body(
-            request, self.model_name, n=n, chat_max_tokens_field=self._max_tokens_field
-        )
-        response = await self._send("POST", endpoint_for(request), body)
-        payload = self._json(response)
-        if "choices" not in payload and "error" in payload:
-            # some proxies answer 200 with an error body; say what it said
-            raise TransientError(f"HTTP 200 with an error: {payload['error']!r:.300}")
-        try:
-            samples = samples_from_choices(payload.get("choices"), want_logprobs=request.logprobs)
-        except MalformedResponseError as exc:
-            raise TransientError(f"malformed response: {exc}") from None
-        return samples, usage_from_json(payload.get("usage"))
-
-    async def _once_streamed(
-        self, request: GenerationRequest, n: int, on_delta: Any = None
-    ) -> tuple[list[Sample], Usage | None, float | None]:
-        """One streaming call; samples, usage and seconds to the first content delta."""
-        client, semaphore = self._pool()
-        body = request_body(
-            request,
-            self.model_name,
-            n=n,
-            stream=True,
-            chat_max_tokens_field=self._max_tokens_field,
-        )
-        assembler = StreamAssembler(n=n, want_logprobs=request.logprobs)
-        decoder = SSEDecoder()
-        started = time.perf_counter()
-        ttft: float | None = None
-        async with semaphore:
-            self.calls += 1
-            try:
-                async with client.stream("POST", endpoint_for(request), json=body) as response:
-                    if response.status_code >= 400:
-                        await response.aread()
-                        self._raise_for_status(response)
-                    async for line in response.aiter_lines():
-                        data = decoder.feed(line)
-                        if data is None:
-                            continue
-                        for index, delta in assembler.add(data):
-                            if ttft is None:
-                                ttft = time.perf_counter() - started
-                            if on_delta is not None:
-                                await on_delta(index, delta)
-                    tail = decoder.flush()
-                    if tail is not None:
-                        assembler.add(tail)
-            except MalformedResponseError as exc:
-                raise TransientError(f"malformed stream: {exc}") from None
-            except httpx.TimeoutException as exc:
-                raise TransientError(f"{type(exc).__name__}: stream stalled") from exc
-            except httpx.TransportError as exc:
-                raise TransientError(f"{type(exc).__name__}: stream broke: {exc}") from exc
-        if not assembler.complete:
-            raise TransientError("stream ended before every choice finished and without [DONE]")
-        return assembler.samples(), assembler.usage, ttft
 
     # -- the Engine seam -------------------------------------------------------------------
     async def _generate(self, requests: list[GenerationRequest]) -> list[Generation]:
@@ -409,8 +189,8 @@ class OpenAIEngine(EmulatedEngine):
     ) -> tuple[list[Sample], Usage | None, float | None]:
         what = f"POST /{endpoint_for(request)} (model {self.model_name}, n={n})"
         if self.stream_generations:
-            return await self._with_retries(lambda: self._once_streamed(request, n), what)
-        samples, usage = await self._with_retries(lambda: self._once(request, n), what)
+            return await self._with_retries(lambda: self.connection.once_streamed(request, n), what)
+        samples, usage = await self._with_retries(lambda: self.connection.once(request, n), what)
         return samples, usage, None
 
     async def _generate_one(self, request: GenerationRequest) -> Generation:
@@ -522,7 +302,7 @@ class OpenAIEngine(EmulatedEngine):
             if produced:
                 raise _NoRetry()
             try:
-                return await self._once_streamed(request, 1, on_delta)
+                return await self.connection.once_streamed(request, 1, on_delta)
             except TransientError as exc:
                 last_error[:] = [exc]
                 raise

@@ -19,11 +19,21 @@ Local servers take no key; a key set in THINKFAST_API_KEY is still sent if prese
 
 from __future__ import annotations
 
+import os
+
+import httpx
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import InvalidRequestError
 
-__all__ = ["Provider", "PROVIDERS", "get_provider", "THINKFAST_SERVE_PORT"]
+__all__ = [
+    "Provider",
+    "PROVIDERS",
+    "get_provider",
+    "resolve_api_key",
+    "resolve_base_url",
+    "THINKFAST_SERVE_PORT",
+]
 
 THINKFAST_SERVE_PORT = 8800
 
@@ -101,3 +111,39 @@ def get_provider(name: str) -> Provider:
             f"unknown provider {name!r}; presets are: {', '.join(sorted(PROVIDERS))} "
             "(or pass base_url= for any other OpenAI-compatible server)"
         ) from None
+
+
+def resolve_base_url(provider: Provider | None, base_url: str | None) -> str:
+    """The API root to call: `base_url`, else the provider's, else THINKFAST_BASE_URL."""
+    url = base_url or (provider.base_url if provider else None)
+    url = url or os.environ.get("THINKFAST_BASE_URL")
+    if not url:
+        raise InvalidRequestError(
+            "no server to talk to: pass base_url=..., provider= one of "
+            "cerebras/groq/openai/vllm/sglang/ollama/llamacpp/thinkfast, "
+            "or set THINKFAST_BASE_URL"
+        )
+    parsed = httpx.URL(url)
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise InvalidRequestError(f"base_url must be an http(s) URL with a host, got {url!r}")
+    url = url.rstrip("/")
+    if parsed.path in ("", "/"):
+        url += "/v1"  # every OpenAI-compatible server mounts its API under /v1
+    return url
+
+
+def resolve_api_key(provider: Provider | None, api_key: str | None) -> str | None:
+    """The key to send: `api_key`, else the provider's variable, else THINKFAST_API_KEY.
+
+    A hosted provider without any key is an error; a local server needs none.
+    """
+    if api_key:
+        return api_key
+    env = provider.api_key_env if provider else None
+    key = (os.environ.get(env) if env else None) or os.environ.get("THINKFAST_API_KEY")
+    if not key and provider and not provider.local:
+        raise InvalidRequestError(
+            f"no API key for {provider.name}: set {provider.api_key_env} "
+            "(or THINKFAST_API_KEY), or pass api_key=..."
+        )
+    return key or None

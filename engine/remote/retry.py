@@ -23,7 +23,6 @@ from tenacity import (
     RetryCallState,
     retry_if_exception_type,
     stop_after_attempt,
-    stop_before_delay,
 )
 
 from ..errors import RemoteEngineError
@@ -97,10 +96,25 @@ def retry_after_s(response: httpx.Response) -> float | None:
 
 
 async def with_retries(
-    attempt: Callable[[], Awaitable[T]], *, policy: RetryPolicy, what: str, where: str
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    policy: RetryPolicy,
+    what: str,
+    where: str,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> T:
     """Run `attempt()` under `policy`. `what` names the call and `where` the server in
-    the error messages."""
+    the error messages.
+
+    `clock` and `sleep` measure and spend the waits between attempts (tests pass a
+    controllable pair); an attempt that hangs is cut at the deadline by the event loop.
+    """
+    started = clock()
+
+    def past_deadline(state: RetryCallState) -> bool:
+        # no retry starts whose wait would end at or after the deadline
+        return clock() - started + (state.upcoming_sleep or 0.0) >= policy.deadline_s
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -118,13 +132,13 @@ async def with_retries(
         )
 
     retrying = AsyncRetrying(
-        stop=stop_after_attempt(policy.max_attempts) | stop_before_delay(policy.deadline_s),
+        stop=stop_after_attempt(policy.max_attempts) | past_deadline,
         wait=wait,
+        sleep=sleep,
         retry=retry_if_exception_type(TransientError),
         reraise=True,
         before_sleep=before_sleep,
     )
-    started = time.monotonic()
     try:
         async with asyncio.timeout(policy.deadline_s):
             async for attempt_state in retrying:
@@ -148,7 +162,7 @@ async def with_retries(
         ) from None
     except TransientError as exc:
         n = retrying.statistics.get("attempt_number", 1)
-        elapsed = time.monotonic() - started
+        elapsed = clock() - started
         reason = (
             f"after {n} attempt(s) (max_attempts={policy.max_attempts})"
             if n >= policy.max_attempts

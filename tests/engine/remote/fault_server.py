@@ -31,7 +31,8 @@ class Reply:
 
 @dataclass
 class Hang:
-    """Read the request, then say nothing for `seconds` and close."""
+    """Read the request, then say nothing for `seconds` and close; if the client hangs up
+    first, the call is recorded in `FaultServer.abandoned`."""
 
     seconds: float
 
@@ -94,6 +95,8 @@ class FaultServer:
         self.port = 0
         self.in_flight = 0
         self.max_in_flight = 0
+        self.abandoned: list[int] = []  # calls (1-based) the client gave up on during a Hang
+        self.hung_up = asyncio.Event()  # set when the first call is abandoned
 
     @property
     def base_url(self) -> str:
@@ -167,7 +170,7 @@ class FaultServer:
                 self.in_flight += 1
                 self.max_in_flight = max(self.max_in_flight, self.in_flight)
                 try:
-                    keep_open = await self._act(behaviour, request, writer)
+                    keep_open = await self._act(behaviour, request, reader, writer)
                 finally:
                     self.in_flight -= 1
                 if not keep_open:
@@ -179,14 +182,26 @@ class FaultServer:
             self._handlers.discard(task)
             writer.transport.abort()
 
-    async def _act(self, behaviour: Any, request: Recorded, writer: asyncio.StreamWriter) -> bool:
+    async def _act(
+        self,
+        behaviour: Any,
+        request: Recorded,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> bool:
         """Carry out one behaviour; False when the connection must close afterwards."""
         call = len(self.posts)
         if isinstance(behaviour, Reply):
             await self._send_json(writer, behaviour.status, behaviour.body, behaviour.headers)
             return True
         if isinstance(behaviour, Hang):
-            await asyncio.sleep(behaviour.seconds)
+            # a client that gives up closes its connection: reading then returns b""
+            gone = asyncio.ensure_future(reader.read(1))
+            done, _ = await asyncio.wait({gone}, timeout=behaviour.seconds)
+            if done and not gone.exception() and gone.result() == b"":
+                self.abandoned.append(call)
+                self.hung_up.set()
+            gone.cancel()
             writer.transport.abort()
             return False
         if isinstance(behaviour, Drop):

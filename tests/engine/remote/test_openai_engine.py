@@ -7,7 +7,6 @@ import asyncio
 import importlib.util
 import logging
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -131,13 +130,14 @@ async def test_raw_prompt_and_token_ids_go_to_completions():
 # -- retries -----------------------------------------------------------------------------
 
 
-async def test_429_honours_retry_after_then_succeeds():
+async def test_429_honours_retry_after_then_succeeds(caplog):
     script = [Reply(429, err(429, "slow down"), {"Retry-After": "0.3"}), Ok()]
     async with FaultServer(script) as server:
         engine = engine_for(server)
-        [gen] = await engine.generate([chat()])
+        with caplog.at_level(logging.INFO, logger="thinkfast.engine.retry"):
+            [gen] = await engine.generate([chat()])
     first, second = server.posts
-    assert second.at - first.at >= 0.3
+    assert "retrying in 0.30s" in caplog.text  # the server's wait, not the 0.05 s backoff
     assert gen.text == answer_text(2, second.body, 0)  # the answer of the retry, once
     assert engine.calls == 2
 
@@ -149,8 +149,6 @@ async def test_5xx_backoff_is_exponential_and_bounded():
         with pytest.raises(RemoteEngineError) as info:
             await engine.generate([chat()])
     assert len(server.posts) == 3  # bounded: exactly max_attempts
-    gaps = [b.at - a.at for a, b in zip(server.posts, server.posts[1:], strict=False)]
-    assert gaps[0] >= 0.1 and gaps[1] >= 0.2  # 0.1 * 2**(attempt-1)
     assert info.value.status_code == 500
     assert "boom" in str(info.value) and "3 attempt(s)" in str(info.value)
 
@@ -163,34 +161,29 @@ async def test_jitter_stays_within_its_bound():
 
 
 async def test_hang_past_read_timeout_is_retried():
-    async with FaultServer([Hang(5), Ok()]) as server:
+    async with FaultServer([Hang(600), Ok()]) as server:
         engine = engine_for(server, read_timeout_s=0.2)
-        start = time.monotonic()
         [gen] = await engine.generate([chat()])
-    assert time.monotonic() - start < 2
+    assert server.abandoned == [1]  # the engine gave up on call 1, the server never did
     assert len(server.posts) == 2 and gen.text.startswith("call2:")
 
 
 async def test_deadline_is_kept_when_the_server_keeps_hanging():
     policy = RetryPolicy(max_attempts=50, deadline_s=0.6, backoff_initial_s=0.05, jitter_s=0)
-    async with FaultServer([Hang(5)] * 50) as server:
+    async with FaultServer([Hang(600)] * 50) as server:
         engine = engine_for(server, read_timeout_s=0.25, retry=policy)
-        start = time.monotonic()
         with pytest.raises(RemoteEngineError, match="deadline"):
             await engine.generate([chat()])
-        elapsed = time.monotonic() - start
-    assert elapsed < 0.6 + 1.0  # without the deadline: 50 attempts of 0.25 s and more
-    assert 1 <= len(server.posts) <= 3
+    assert 1 <= len(server.posts) <= 3  # without the deadline all 50 attempts would run
 
 
 async def test_retry_after_beyond_the_deadline_fails_fast():
     policy = RetryPolicy(deadline_s=1.0, backoff_initial_s=0.01)
     async with FaultServer([Reply(503, err(503, "overloaded"), {"Retry-After": "30"})]) as server:
         engine = engine_for(server, retry=policy)
-        start = time.monotonic()
         with pytest.raises(RemoteEngineError, match="overloaded") as info:
             await engine.generate([chat()])
-    assert time.monotonic() - start < 3  # not the 30 s it asked for
+    assert "would pass the deadline" in str(info.value)  # it did not wait the 30 s
     assert len(server.posts) == 1 and info.value.status_code == 503
 
 
@@ -507,14 +500,14 @@ async def test_generations_carry_emulated_timing_for_a_known_model_spec():
 
 
 async def test_a_failing_request_cancels_its_siblings_calls():
-    script = [Reply(400, err(400, "bad seed")), Hang(5)]
+    script = [Reply(400, err(400, "bad seed")), Hang(600)]
     async with FaultServer(script) as server:
-        engine = engine_for(server, read_timeout_s=10)
-        start = time.monotonic()
+        engine = engine_for(server, read_timeout_s=600)
         with pytest.raises(RemoteEngineError, match="bad seed"):
             await engine.generate([chat("a"), chat("b")])
-        assert time.monotonic() - start < 2  # did not wait for the hanging sibling
-    assert len(server.posts) == 2
+        # the sibling's call is hung up on by the engine, not left to run for 600 s
+        await asyncio.wait_for(server.hung_up.wait(), timeout=60)
+    assert server.abandoned == [2] and len(server.posts) == 2
 
 
 @pytest.mark.parametrize(
