@@ -34,13 +34,11 @@ from .api import (
     ServeDependencyError,
     ServerLimits,
     chat_request,
-    chat_response,
     completion_requests,
-    completion_response,
-    dumps,
     engine_error,
     parse_body,
 )
+from .responses import chat_response, completion_response, dumps
 from .stream import CompletionStream
 
 try:
@@ -59,7 +57,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 __all__ = ["create_app", "serve", "running_server", "ServerLimits"]
 
-log = logging.getLogger("thinkfast.engine.server")
+log = logging.getLogger("thinkfast.serve")
 
 
 def _json(obj: Any, status: int = 200) -> Response:

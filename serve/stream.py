@@ -23,12 +23,12 @@ from thinkfast.engine.errors import ContextLengthError
 from thinkfast.engine.hardware.stamping import stamp_emulated
 from thinkfast.engine.types import Generation, GenerationRequest, Sample, Timing, Usage
 
-from .api import (
+from .api import engine_error
+from .responses import (
     chat_response,
     chunk,
     completion_response,
     dumps,
-    engine_error,
     new_id,
     thinkfast_json,
     usage_json,
@@ -36,7 +36,7 @@ from .api import (
 
 __all__ = ["CompletionStream"]
 
-log = logging.getLogger("thinkfast.engine.server")
+log = logging.getLogger("thinkfast.serve")
 
 
 class CompletionStream:
