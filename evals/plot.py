@@ -1,6 +1,6 @@
 """Plots of a run: accuracy against tokens per query and against emulated latency.
 
-Each configuration is a point with its 95% interval; the Pareto frontier (no other
+Each configuration is a point with its 95% Wilson interval (asymmetric error bars); the Pareto frontier (no other
 configuration is both cheaper and more accurate) is drawn as a line and its points are
 ringed. matplotlib is an optional extra (`thinkfast[plot]`); without it `plot_summary`
 raises a PlotError saying how to install it.
@@ -75,8 +75,17 @@ def plot_summary(summary: RunSummary, path: str | Path, profile: str | None = No
     profile = profile or (summary.profiles[0] if summary.profiles else None)
 
     acc = [100 * c.accuracy.mean for c in summary.configs]
+    # Wilson intervals are asymmetric: error bars run from the mean down to ci_low and up
+    # to ci_high separately
     err = [
-        100 * c.accuracy.half_width if math.isfinite(c.accuracy.half_width) else 0.0
+        (
+            (
+                100 * (c.accuracy.mean - c.accuracy.ci_low),
+                100 * (c.accuracy.ci_high - c.accuracy.mean),
+            )
+            if math.isfinite(c.accuracy.ci_low) and math.isfinite(c.accuracy.ci_high)
+            else (0.0, 0.0)
+        )
         for c in summary.configs
     ]
     panels = [("tokens per query (all roles)", [c.tokens_per_query for c in summary.configs])]
@@ -95,7 +104,7 @@ def plot_summary(summary: RunSummary, path: str | Path, profile: str | None = No
             ax.errorbar(
                 [p[0] for p in pts],
                 [p[1] for p in pts],
-                yerr=[p[2] for p in pts],
+                yerr=[[p[2][0] for p in pts], [p[2][1] for p in pts]],
                 fmt="o-" if len(pts) > 1 else "o",
                 color=f"C{color}",
                 capsize=3,
@@ -130,7 +139,7 @@ def plot_summary(summary: RunSummary, path: str | Path, profile: str | None = No
             ax.set_xscale("log")
             ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(xlabel)
-        ax.set_ylabel("accuracy (%), 95% interval")
+        ax.set_ylabel("accuracy (%), 95% Wilson interval")
         ax.set_ylim(-2, 102)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="best")

@@ -1,7 +1,8 @@
 """Reports: what each configuration of a run bought, and at what price.
 
 `summarize(header, records)` turns a log into one `ConfigSummary` per configuration:
-accuracy with its 95% interval, the paired difference to the baseline, pass@k / maj@k over
+accuracy with its 95% Wilson interval (clustered by sample over epochs), the paired
+difference to the baseline with Newcombe's paired interval (see stats.py), pass@k / maj@k over
 epochs, coverage@k / maj@k over the candidates a strategy drafted, tokens per query by role,
 wall p50 / p95, critical path and summed calls here and emulated per hardware profile, and
 the marginal gain over the baseline: accuracy points per 1k extra tokens and per extra
@@ -24,8 +25,9 @@ from pydantic import BaseModel, Field
 from .errors import LogError
 from .log import Header, Record, latest_records
 from .stats import (
+    INTERVAL_NOTES,
     Estimate,
-    clustered_mean,
+    clustered_proportion,
     coverage_at_k,
     maj_at_k,
     paired_difference,
@@ -40,6 +42,7 @@ __all__ = [
     "summarize",
     "render_table",
     "render_markdown",
+    "footer",
     "WALL_CLOCK_FIELDS",
 ]
 
@@ -97,6 +100,10 @@ class RunSummary(BaseModel):
     baseline: str
     profiles: list[str]
     configs: list[ConfigSummary]
+    intervals: dict[str, str] = Field(
+        default_factory=dict,
+        description="which 95% interval each figure carries: accuracy, vs_baseline",
+    )
 
     def deterministic(self) -> dict[str, Any]:
         """The summary without wall-clock fields (for comparing a resumed run with a fresh one)."""
@@ -196,7 +203,7 @@ def _summarize_config(
         errors=len(recs) - len(ok),
         stopped_for_budget=sum(r.stopped_for_budget for r in ok),
         flip_rate=_mean([r.flips for r in ok]) if ok else 0.0,
-        accuracy=clustered_mean(scores),
+        accuracy=clustered_proportion(scores),
         tokens_per_query=_mean([r.tokens for r in ok]),
         tokens_by_role=by_role,
         wall_p50_s=percentile(wall, 50),
@@ -255,6 +262,7 @@ def summarize(header: Header, records: list[Record], baseline: str | None = None
                 s.points_per_emulated_s[profile] = gain_points / extra_s
     profiles = sorted({p for s in summaries.values() for p in s.emulated_s})
     return RunSummary(
+        intervals=_interval_notes(list(summaries.values())),
         task=header.spec.task,
         model=header.spec.model,
         samples=len(header.spec.sample_ids),
@@ -266,6 +274,19 @@ def summarize(header: Header, records: list[Record], baseline: str | None = None
     )
 
 
+def _interval_notes(configs: list[ConfigSummary]) -> dict[str, str]:
+    """Which interval each column carries, from the methods the estimates used."""
+    notes: dict[str, str] = {}
+    for field, ests in (
+        ("accuracy", [c.accuracy for c in configs]),
+        ("vs_baseline", [c.vs_baseline for c in configs if c.vs_baseline is not None]),
+    ):
+        methods = sorted({e.method for e in ests if e.n})
+        if methods:
+            notes[field] = "; ".join(INTERVAL_NOTES.get(m, m) for m in methods)
+    return notes
+
+
 # -- rendering ---------------------------------------------------------------------------
 
 
@@ -275,19 +296,30 @@ def _f(value: float | None, fmt: str) -> str:
     return format(value, fmt)
 
 
-def _pm(est: Estimate, sign: str) -> str:
-    """'62.0 ± 4.1' in points; '-' when there is nothing to estimate."""
+def _ci(est: Estimate, sign: str) -> str:
+    """'62.0 [52.1, 71.0]' in points (Wilson and Newcombe intervals are not symmetric
+    about the estimate); '-' when there is nothing to estimate."""
     if not math.isfinite(est.mean):
         return "-"
-    return f"{100 * est.mean:{sign}.1f} ± {_f(100 * est.half_width, '.1f')}"
+    low, high = _f(100 * est.ci_low, f"{sign}.1f"), _f(100 * est.ci_high, f"{sign}.1f")
+    return f"{100 * est.mean:{sign}.1f} [{low}, {high}]"
+
+
+def footer(summary: RunSummary) -> str:
+    """The lines under a table saying what `n` counts and which intervals it shows."""
+    lines = [f"n: problems each figure rests on ({summary.epochs} run(s) per problem)"]
+    for label, field in (("acc", "accuracy"), ("Δ vs base", "vs_baseline")):
+        if field in summary.intervals:
+            lines.append(f"{label}: 95% {summary.intervals[field]}")
+    return "\n".join(lines)
 
 
 def _rows(summary: RunSummary, profile: str | None) -> tuple[list[str], list[list[str]]]:
     head = [
         "config",
         "n",
-        "acc ± 95%",
-        "Δ vs base",
+        "acc % [95% CI]",
+        "Δ vs base [95% CI]",
         "tok/q",
         "by role",
         "wall p50/p95 s",
@@ -303,8 +335,8 @@ def _rows(summary: RunSummary, profile: str | None) -> tuple[list[str], list[lis
     head += ["err"]
     rows = []
     for s in summary.configs:
-        acc = _pm(s.accuracy, "")
-        delta = "base" if s.vs_baseline is None else _pm(s.vs_baseline, "+")
+        acc = _ci(s.accuracy, "")
+        delta = "base" if s.vs_baseline is None else _ci(s.vs_baseline, "+")
         roles = " ".join(f"{r}:{v['total_tokens']:.0f}" for r, v in s.tokens_by_role.items())
         row = [
             s.label,
@@ -335,6 +367,7 @@ def render_markdown(summary: RunSummary, profile: str | None = None) -> str:
     head, rows = _rows(summary, profile)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
+    lines += ["", *(f"{line}  " for line in footer(summary).splitlines())]
     return "\n".join(lines)
 
 
@@ -352,7 +385,8 @@ def render_table(summary: RunSummary, profile: str | None = None) -> str:
     except ImportError:
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
         fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-        return "\n".join([title, fmt.format(*head), *(fmt.format(*r) for r in rows)])
+        table = [title, fmt.format(*head), *(fmt.format(*r) for r in rows)]
+        return "\n".join([*table, footer(summary)])
     table = Table(title=title, title_justify="left")
     for i, h in enumerate(head):
         table.add_column(h, justify="left" if i in (0, 5) else "right", overflow="fold")
@@ -360,7 +394,8 @@ def render_table(summary: RunSummary, profile: str | None = None) -> str:
         table.add_row(*r)
     console = Console(width=200, record=True, file=_Null())
     console.print(table)
-    return "\n".join(line.rstrip() for line in console.export_text().splitlines())
+    text = "\n".join(line.rstrip() for line in console.export_text().splitlines())
+    return f"{text}\n{footer(summary)}"
 
 
 class _Null:

@@ -133,9 +133,10 @@ def test_baseline_choice_and_unknown_baseline():
 def test_tables_render_every_configuration():
     s = summarize(header(), records())
     text = render_table(s)
-    assert "single" in text and "best_of_n(n=4)" in text and "75.0 ±" in text and "+50.0 ±" in text
+    assert "single" in text and "best_of_n(n=4)" in text
+    assert "75.0 [30.1, 95.4]" in text and "+50.0 [-1.9, +73.6]" in text  # Wilson, Newcombe
     md = render_markdown(s)
-    assert md.splitlines()[0].startswith("| config | n | acc ± 95% |")
+    assert md.splitlines()[0].startswith("| config | n | acc % [95% CI] |")
     assert "L1:50 L2:0" in md
 
 
