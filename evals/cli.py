@@ -16,17 +16,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import EvalError, TaskError
+from thinkfast.engine.cli_options import add_engine_arguments, engine_from_args, is_remote
+from thinkfast.orchestrator.options import BUDGET_OPTIONS, parse_option
+
+from .errors import EvalError
 from .log import read_log
 from .report import render_table, summarize
-from .sweep import RUN_OPTIONS, Config, expand_grid, parse_value, strategy_fields
+from .sweep import Config, expand_grid, strategy_fields
 from .task import get_task, list_tasks
 
 __all__ = ["add_commands"]
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    ev = subparsers.add_parser("eval", help="measure what extra tokens buy: run, report, ls")
+    ev = subparsers.add_parser(
+        "eval", description="Measure what extra tokens buy: run, report, ls."
+    )
     sub = ev.add_subparsers(dest="eval_command", metavar="SUBCOMMAND")
     ev.set_defaults(func=lambda args: (ev.print_help(), 1)[1])
 
@@ -58,21 +63,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         help="task option (e.g. size=500, grader=numeric)",
     )
     run.add_argument(
-        "--model", default=None, help="bundled model name or HF folder (default: arith-tiny)"
-    )
-    run.add_argument(
-        "--base-url", default=None, help="OpenAI-compatible server instead of a local model"
-    )
-    run.add_argument(
-        "--api-key", default=None, help="API key for --base-url (default: from its provider's env)"
-    )
-    run.add_argument(
         "--pack",
         default=None,
         help="prompt pack JSON (default: the model folder's, else the chat default)",
-    )
-    run.add_argument(
-        "--hardware", default="cs3,h100", help="profiles to emulate latency on (comma list)"
     )
     run.add_argument("--limit", type=int, default=None, help="first N samples of the task")
     run.add_argument(
@@ -93,6 +86,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_engine_arguments(run)
     run.set_defaults(func=_cmd_run)
 
     rep = sub.add_parser("report", help="summarise a run's log: accuracy, tokens, latency, gains")
@@ -116,25 +110,15 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _parse_kv(items: list[str], what: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise TaskError(f"{what} {item!r} must look like key=value")
-        out[key.strip()] = parse_value(value)
-    return out
-
-
 def _check_configs(configs: list[Config]) -> None:
     """Build every configuration's strategy once, so a bad option fails before any sample runs."""
     from thinkfast.orchestrator.budget import Budget
     from thinkfast.orchestrator.strategy import get_strategy
 
     for c in configs:
-        own = {k: v for k, v in c.options.items() if k not in RUN_OPTIONS}
+        own = {k: v for k, v in c.options.items() if k not in BUDGET_OPTIONS}
         get_strategy(c.strategy).from_options(**own)
-        budget = {k: v for k, v in c.options.items() if k in RUN_OPTIONS}
+        budget = {k: v for k, v in c.options.items() if k in BUDGET_OPTIONS}
         if budget:
             try:
                 Budget(**budget)
@@ -143,25 +127,14 @@ def _check_configs(configs: list[Config]) -> None:
 
 
 def _make_engine(args: argparse.Namespace) -> tuple[Any, str, dict[str, Any]]:
-    hardware = tuple(p.strip() for p in args.hardware.split(",") if p.strip())
-    options: dict[str, Any] = {"hardware": list(hardware)}
+    """The engine, the model name the log records, and the engine settings it records."""
+    engine = engine_from_args(args)
+    options: dict[str, Any] = {"engine": type(engine).__name__, "hardware": list(engine.hardware)}
+    if is_remote(args):
+        options["base_url"] = engine.base_url
     if args.pack:
         options["pack"] = str(args.pack)
-    if args.base_url:
-        from thinkfast.engine.remote.openai_engine import OpenAIEngine
-
-        if not args.model:
-            raise EvalError("--base-url needs --model NAME (the model the server should run)")
-        options.update(engine="OpenAIEngine", base_url=args.base_url)
-        engine = OpenAIEngine(
-            args.model, base_url=args.base_url, api_key=args.api_key, hardware=hardware
-        )
-        return engine, args.model, options
-    from thinkfast.engine.local import LocalEngine
-
-    model = args.model or "arith-tiny"
-    options["engine"] = "LocalEngine"
-    return LocalEngine(model, hardware=hardware), model, options
+    return engine, engine.model_name, options
 
 
 def _default_log_dir(task: str) -> Path:
@@ -186,7 +159,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise EvalError(f"--limit must be >= 1 (got {args.limit})")
     if args.epochs < 1 or args.max_connections < 1:
         raise EvalError("--epochs and --max-connections must be >= 1")
-    task = get_task(args.task, **_parse_kv(args.task_options, "task option"))
+    task = get_task(args.task, **dict(parse_option(o) for o in args.task_options))
     configs = expand_grid(args.strategy or ["single"], args.options, fields_of=strategy_fields)
     _check_configs(configs)
     engine, model, engine_options = _make_engine(args)

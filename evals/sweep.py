@@ -21,31 +21,25 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from thinkfast.orchestrator.strategy import parse_value
+from thinkfast.orchestrator.options import BUDGET_OPTIONS, parse_option
 
 from .errors import SweepError
 
 __all__ = [
     "Config",
-    "RUN_OPTIONS",
-    "parse_value",
-    "parse_option",
     "expand_grid",
     "config_label",
     "strategy_fields",
 ]
 
-# Run options of `athink` that every strategy takes (budgets), so -S can sweep them too.
-# `seed` is not among them: the runner derives each sample's seed from the run seed.
-RUN_OPTIONS = ("max_tokens", "max_latency_s", "max_emulated_s", "profile")
-
 
 def strategy_fields(name: str) -> set[str]:
-    """Option names the registered strategy `name` accepts, budgets included; an unknown
-    name raises the registry's typed error listing the available strategies."""
+    """Option names the registered strategy `name` accepts, budgets included (so -S can
+    sweep them too; not the seed, which the runner derives per sample from the run seed);
+    an unknown name raises the registry's typed error listing the available strategies."""
     from thinkfast.orchestrator.strategy import get_strategy
 
-    return set(get_strategy(name).model_fields) | set(RUN_OPTIONS)
+    return set(get_strategy(name).model_fields) | set(BUDGET_OPTIONS)
 
 
 class Config(BaseModel):
@@ -73,27 +67,12 @@ def _show(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def parse_option(text: str) -> tuple[str, list[Any]]:
-    """'n=1,2,4' -> ('n', [1, 2, 4]). A JSON list or object value stays one value."""
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    if not sep or not key or not key.isidentifier():
-        raise SweepError(f"option {text!r} must look like key=value or key=v1,v2,... ")
-    raw = raw.strip()
-    if raw.startswith(("[", "{")):
-        return key, [parse_value(raw)]
-    values = [parse_value(part) for part in raw.split(",")]
-    if any(isinstance(v, str) and not v for v in values):
-        raise SweepError(f"option {text!r} has an empty value")
-    return key, values
-
-
 def _parse_strategy(spec: str) -> tuple[str, list[tuple[str, list[Any]]]]:
     name, *parts = spec.split(":")
     name = name.strip()
     if not name:
         raise SweepError(f"strategy spec {spec!r} has no strategy name")
-    return name, [parse_option(p) for p in parts if p.strip()]
+    return name, [parse_option(p, sweep=True) for p in parts if p.strip()]
 
 
 def expand_grid(
@@ -109,7 +88,7 @@ def expand_grid(
     """
     if not strategies:
         raise SweepError("give at least one --strategy")
-    shared = [parse_option(o) for o in options]
+    shared = [parse_option(o, sweep=True) for o in options]
     keys = [k for k, _ in shared]
     if len(set(keys)) != len(keys):
         raise SweepError(f"option given twice: {sorted({k for k in keys if keys.count(k) > 1})}")

@@ -26,6 +26,7 @@ from .budget import Budget
 from .context import RunContext
 from .errors import StrategyConfigError
 from .events import Event
+from .options import RUN_OPTIONS  # options of the run itself; the rest belong to the strategy
 from .prompt_pack import PromptPack
 from .roster import EngineChoice, Roster, default_pack, pack_for
 
@@ -40,16 +41,6 @@ __all__ = [
 ]
 
 DEFAULT_MODEL = "arith-tiny"
-# options of the run itself; everything else belongs to the strategy
-RUN_OPTIONS = (
-    "max_tokens",
-    "max_latency_s",
-    "max_emulated_s",
-    "profile",
-    "seed",
-    "pack",
-    "engines",
-)
 
 _default_engine: Engine | None = None
 

@@ -32,7 +32,6 @@ __all__ = [
     "register_strategy",
     "get_strategy",
     "available_strategies",
-    "parse_value",
     "ENTRY_POINT_GROUP",
     "BUILTINS",
 ]
@@ -224,18 +223,3 @@ def get_strategy(name: str) -> type[Strategy]:
         obj.name = name
     _REGISTRY.setdefault(name, obj)
     return _REGISTRY[name]
-
-
-def parse_value(text: str) -> Any:
-    """A command-line option value: '4' -> 4, '0.7' -> 0.7, 'true' -> True,
-    'null' -> None, '[1,2]' -> [1, 2], anything else stays text."""
-    text = text.strip()
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        lowered = text.lower()
-        if lowered in ("true", "false"):
-            return lowered == "true"
-        if lowered in ("none", "null"):
-            return None
-        return text

@@ -11,18 +11,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
+from thinkfast.engine.cli_options import add_engine_arguments, engine_from_args
 from thinkfast.orchestrator.errors import StrategyConfigError
-from thinkfast.orchestrator.strategy import parse_value
+from thinkfast.orchestrator.options import parse_option
 
-__all__ = ["add_commands", "parse_option"]
+__all__ = ["add_commands"]
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     ask = subparsers.add_parser(
         "ask",
-        help="answer a question with a strategy and show what it cost",
         description="Answer a question with a thinking strategy; print the answer and its cost.",
     )
     ask.add_argument("question", help="the question ('-' reads it from stdin)")
@@ -37,16 +36,6 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="strategy option, e.g. -S n=8 -S selector=vote (values parse as JSON when they can)",
     )
-    ask.add_argument(
-        "--model", "-m", default=None, help="bundled model name or HF folder (default: arith-tiny)"
-    )
-    ask.add_argument(
-        "--base-url", default=None, help="OpenAI-compatible server instead of a local model"
-    )
-    ask.add_argument(
-        "--hardware", default="cs3,h100", help="profiles to emulate latency on (comma list)"
-    )
-    ask.add_argument("--project-as", default=None, help="model spec to project latency onto")
     ask.add_argument("--seed", type=int, default=None)
     ask.add_argument("--max-tokens", type=int, default=None, help="token budget across all roles")
     ask.add_argument("--max-latency", type=float, default=None, help="wall-clock budget in seconds")
@@ -59,38 +48,14 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     ask.add_argument("--json", action="store_true", help="print the Answer as JSON")
     ask.add_argument("--trace", action="store_true", help="print every engine call")
+    add_engine_arguments(ask)
     ask.set_defaults(func=run_ask)
 
     listing = subparsers.add_parser(
-        "strategies", help="list built-in and installed strategies with their options"
+        "strategies", description="List built-in and installed strategies with their options."
     )
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=run_strategies)
-
-
-def parse_option(text: str) -> tuple[str, Any]:
-    """'n=8' -> ('n', 8); 'selector=vote' -> ('selector', 'vote'); JSON values parse."""
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    if not sep or not key.isidentifier():
-        raise StrategyConfigError(f"option {text!r} must look like key=value (e.g. n=8)")
-    return key, parse_value(raw)
-
-
-def _engine(args: argparse.Namespace):
-    hardware = tuple(h.strip() for h in args.hardware.split(",") if h.strip())
-    if args.base_url:
-        from thinkfast.engine.remote.openai_engine import OpenAIEngine
-
-        return OpenAIEngine(
-            args.model or "default",
-            base_url=args.base_url,
-            hardware=hardware,
-            project_as=args.project_as,
-        )
-    from thinkfast.engine.local import LocalEngine
-
-    return LocalEngine(args.model or "arith-tiny", hardware=hardware, project_as=args.project_as)
 
 
 def run_ask(args: argparse.Namespace) -> int:
@@ -107,7 +72,7 @@ def run_ask(args: argparse.Namespace) -> int:
         "pack": args.pack,
     }
     options.update({k: v for k, v in run.items() if v is not None})
-    answer = think(question, args.strategy, _engine(args), **options)
+    answer = think(question, args.strategy, engine_from_args(args), **options)
     if args.json:
         print(answer.model_dump_json(indent=2))
         return 0

@@ -2,7 +2,8 @@
 
 import pytest
 from thinkfast.evals.errors import SweepError
-from thinkfast.evals.sweep import expand_grid, parse_option, parse_value
+from thinkfast.evals.sweep import expand_grid
+from thinkfast.orchestrator.options import OptionSyntaxError, parse_option, parse_value
 
 FIELDS = {
     "single": {"mode", "temperature"},
@@ -23,11 +24,12 @@ def test_parse_values():
     assert parse_value("4") == 4 and parse_value("0.5") == 0.5
     assert parse_value("true") is True and parse_value("None") is None
     assert parse_value("vote") == "vote"
-    assert parse_option("n=1,2,4") == ("n", [1, 2, 4])
-    assert parse_option("stop=[1,2]") == ("stop", [[1, 2]])
+    assert parse_option("n=1,2,4", sweep=True) == ("n", [1, 2, 4])
+    assert parse_option("stop=[1,2]", sweep=True) == ("stop", [[1, 2]])
+    assert parse_option("n=1,2") == ("n", "1,2") and parse_option("n=8") == ("n", 8)
     for bad in ("n", "=3", "n=1,,2", "2x=1"):
-        with pytest.raises(SweepError):
-            parse_option(bad)
+        with pytest.raises(OptionSyntaxError):
+            parse_option(bad, sweep=True)
 
 
 def test_grid_routes_options_by_strategy():
