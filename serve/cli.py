@@ -1,7 +1,8 @@
-"""The `thinkfast serve` command: load a model into a LocalEngine and serve it over HTTP.
+"""The `thinkfast serve` command: build an engine from the shared engine options and serve
+it over HTTP (a model loaded here, or a remote one behind this server).
 
-Kept apart from engine/server.py so that building the CLI never imports starlette or
-uvicorn; without the `serve` extra only this command fails, with the pip line to fix it.
+Kept apart from server.py so that building the CLI never imports starlette or uvicorn;
+without the `serve` extra only this command fails, with the pip line to fix it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import os
 import sys
 
+from thinkfast.engine.cli_options import add_engine_arguments, engine_from_args
 from thinkfast.engine.remote.providers import THINKFAST_SERVE_PORT
 
 __all__ = ["add_commands"]
@@ -18,20 +20,25 @@ __all__ = ["add_commands"]
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "serve",
-        help="serve a model over an OpenAI-compatible HTTP API",
         description=(
             "Serve MODEL (a bundled name such as arith-tiny, an HF folder, or a .gguf file) "
             "on /v1/models, /v1/chat/completions and /v1/completions. Point any OpenAI "
             "client at the printed URL."
         ),
     )
-    p.add_argument("model", help="bundled model name, HF checkpoint folder, or .gguf file")
+    p.add_argument(
+        "served",
+        nargs="?",
+        metavar="MODEL",
+        help="the model to serve, as -m/--model takes it (as in `vllm serve MODEL`)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=THINKFAST_SERVE_PORT, help="0 picks a free port")
     p.add_argument(
-        "--api-key",
+        "--serve-api-key",
         default=os.environ.get("THINKFAST_SERVE_API_KEY"),
-        help="require 'Authorization: Bearer KEY' (default: $THINKFAST_SERVE_API_KEY, else none)",
+        help="require 'Authorization: Bearer KEY' of clients (default: $THINKFAST_SERVE_API_KEY, "
+        "else none); --api-key is the key of a remote --base-url",
     )
     p.add_argument(
         "--served-model-name", help="the model id clients use (default: the model's name)"
@@ -46,28 +53,15 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         help="generation requests served at once; more get 429 with Retry-After",
     )
     p.add_argument(
-        "--hardware",
-        default="cs3,h100",
-        help="comma-separated hardware profiles to emulate in each response's timing",
-    )
-    p.add_argument(
-        "--project-as", help="model spec to project the timing onto (e.g. llama-3.1-70b)"
-    )
-    p.add_argument(
-        "--pace",
-        help="stream no faster than this hardware profile would (e.g. cs3), for demos",
-    )
-    p.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
+    add_engine_arguments(p)
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
     from thinkfast.engine.errors import InvalidRequestError
-    from thinkfast.engine.hardware.emulate import resolve_emulation
-    from thinkfast.engine.local import LocalEngine
 
     from .server import ServerLimits, serve  # raises ServeDependencyError without the extra
 
@@ -81,20 +75,23 @@ def _run(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
         raise InvalidRequestError(f"bad server limits: {problems}") from None
-    hardware = tuple(h.strip() for h in args.hardware.split(",") if h.strip())
-    engine = LocalEngine(args.model, hardware=hardware, project_as=args.project_as, pace=args.pace)
+    if args.served and args.model and args.served != args.model:
+        raise InvalidRequestError(
+            f"two models named: {args.served!r} and -m {args.model!r}; give one"
+        )
+    args.model = args.model or args.served
     # Unknown profile or spec names fail now, with the accepted names, not on every request.
-    resolve_emulation(engine)
+    engine = engine_from_args(args)
 
     def ready(url: str) -> None:
-        auth = " (API key required)" if args.api_key else ""
+        auth = " (API key required)" if args.serve_api_key else ""
         print(f"thinkfast serve: {engine.model_name} on {url}{auth}", flush=True)
 
     serve(
         engine,
         host=args.host,
         port=args.port,
-        api_key=args.api_key,
+        api_key=args.serve_api_key,
         limits=limits,
         served_model_name=args.served_model_name,
         log_level=args.log_level,

@@ -1,4 +1,4 @@
-"""`thinkfast generate`: sample from a local model from the shell.
+"""`thinkfast generate`: sample from a model from the shell (here, or on a server).
 
 Prints each sample's text (separated by a rule when n > 1), or with --json one object
 holding the texts, finish reasons, usage and timing.
@@ -7,11 +7,13 @@ holding the texts, finish reasons, usage and timing.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 
 from pydantic import ValidationError
 
+from ..cli_options import add_engine_arguments, engine_from_args
 from ..errors import InvalidRequestError
 from ..types import GenerationRequest
 
@@ -21,11 +23,10 @@ __all__ = ["add_commands"]
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "generate",
-        help="sample text from a local model",
-        description="Sample text from a local model (bundled name, HF folder or .gguf file).",
+        description="Sample text from a model: a bundled name, HF folder or .gguf file run "
+        "here, or a model on an OpenAI-compatible server.",
     )
     p.add_argument("prompt", help="the prompt text (use '-' to read it from stdin)")
-    p.add_argument("--model", "-m", default="arith-tiny", help="bundled name, HF folder or .gguf")
     p.add_argument("--max-tokens", type=int, default=64)
     p.add_argument("--temperature", "-t", type=float, default=0.0)
     p.add_argument("--top-p", type=float, default=1.0)
@@ -36,6 +37,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--chat", action="store_true", help="wrap the prompt as a user chat message")
     p.add_argument("--stream", action="store_true", help="print text as it is decoded (n=1)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_engine_arguments(p)
     p.set_defaults(func=run_generate)
 
 
@@ -64,15 +66,12 @@ def build_request(args: argparse.Namespace) -> GenerationRequest:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from .footprint import timed_load
+    from .footprint import measure_load
 
     request = build_request(args)
-    engine, load = timed_load(args.model)  # load_s, resident memory (issue 8)
+    engine, load = measure_load(lambda: engine_from_args(args))  # load_s, resident memory
     if args.stream and not args.json:
-        for delta in engine.generate_stream_sync(request):
-            sys.stdout.write(delta)
-            sys.stdout.flush()
-        sys.stdout.write("\n")
+        asyncio.run(_print_stream(engine, request))
         return 0
     (generation,) = engine.generate_sync([request])
     if args.json:
@@ -94,3 +93,13 @@ def run_generate(args: argparse.Namespace) -> int:
             print("-" * 40)
         print(sample.text)
     return 0
+
+
+async def _print_stream(engine, request: GenerationRequest) -> None:
+    try:
+        async for delta in engine.stream(request):
+            sys.stdout.write(delta)
+            sys.stdout.flush()
+        sys.stdout.write("\n")
+    finally:
+        await engine.aclose()

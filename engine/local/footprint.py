@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["resident_memory_mib", "timed_load"]
+__all__ = ["measure_load", "resident_memory_mib", "timed_load"]
+
+E = TypeVar("E")
 
 
 def resident_memory_mib() -> dict[str, float]:
@@ -34,22 +37,28 @@ def resident_memory_mib() -> dict[str, float]:
 
 
 def timed_load(model: str | Path, **engine_kwargs: Any) -> tuple[Any, dict[str, Any]]:
-    """Build a LocalEngine and say what it cost: load seconds, memory, weight bytes.
-
-    For GGUF files the dequantization share of the load and the tensor types are included.
-    """
+    """Build a LocalEngine and say what it cost (see `measure_load`)."""
     from .engine import LocalEngine
 
+    return measure_load(lambda: LocalEngine(model, **engine_kwargs))
+
+
+def measure_load(build: Callable[[], E]) -> tuple[E, dict[str, Any]]:
+    """Build an engine and say what it cost: load seconds and memory, and for a
+    LocalEngine its weight bytes (for GGUF files also the file size, the metadata read
+    time and the tensor types; dequantizing is part of the load)."""
     start = time.perf_counter()
-    engine = LocalEngine(model, **engine_kwargs)
+    engine = build()
     report: dict[str, Any] = {"load_s": round(time.perf_counter() - start, 3)}
     report |= resident_memory_mib()
-    report["weights_mib"] = round(engine.model.weight_bytes / 2**20, 1)
-    gguf_info = engine.checkpoint.generation_config.get("_gguf")
-    if gguf_info:
-        report["gguf"] = {
-            "file_mib": round(gguf_info["file_bytes"] / 2**20, 1),
-            "read_s": gguf_info["read_s"],  # metadata, tokenizer; dequantizing is in load_s
-            "tensor_types": gguf_info["tensor_types"],
-        }
+    model = getattr(engine, "model", None)
+    if model is not None:  # a LocalEngine: weights held here
+        report["weights_mib"] = round(model.weight_bytes / 2**20, 1)
+        gguf_info = engine.checkpoint.generation_config.get("_gguf")  # type: ignore[attr-defined]
+        if gguf_info:
+            report["gguf"] = {
+                "file_mib": round(gguf_info["file_bytes"] / 2**20, 1),
+                "read_s": gguf_info["read_s"],
+                "tensor_types": gguf_info["tensor_types"],
+            }
     return engine, report

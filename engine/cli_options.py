@@ -1,0 +1,99 @@
+"""The engine options every command shares, and the engine they describe.
+
+`thinkfast ask`, `thinkfast eval run`, `thinkfast generate` and `thinkfast serve` all
+take the same options for where the model runs and what its latency is projected onto:
+
+    -m/--model NAME    bundled name, HF folder or .gguf file (here), or the model id a
+                       server runs (with --base-url or --provider)
+    --base-url URL     an OpenAI-compatible server (default: $THINKFAST_BASE_URL)
+    --provider NAME    a preset (cerebras, groq, openai, vllm, ...): its URL and key variable
+    --api-key KEY      (default: the provider's key variable, else $THINKFAST_API_KEY)
+    --hardware LIST    profiles to emulate latency on (default: cs3,h100)
+    --project-as SPEC  model spec to project latency onto (default: the model that runs)
+    --pace PROFILE     stream no faster than PROFILE would
+
+It lives in the engine layer, beside the engines it builds, so the command module of
+every layer (engine/local/cli.py included) imports it with the arrows pointing down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from .base import Engine
+from .errors import InvalidRequestError
+
+__all__ = ["DEFAULT_MODEL", "add_engine_arguments", "engine_from_args", "is_remote"]
+
+DEFAULT_MODEL = "arith-tiny"  # the shipped model: runs anywhere, offline, in seconds
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the shared engine options to a command's parser."""
+    group = parser.add_argument_group("engine")
+    group.add_argument(
+        "-m",
+        "--model",
+        default=None,
+        help=f"bundled name, HF folder or .gguf file (default: {DEFAULT_MODEL}); with "
+        "--base-url or --provider, the model id the server runs",
+    )
+    group.add_argument(
+        "--base-url",
+        default=os.environ.get("THINKFAST_BASE_URL"),
+        help="OpenAI-compatible server to run on instead of here (default: $THINKFAST_BASE_URL)",
+    )
+    group.add_argument(
+        "--provider",
+        default=None,
+        help="provider preset: cerebras, groq, openai, vllm, sglang, ollama, llamacpp, thinkfast",
+    )
+    group.add_argument(
+        "--api-key",
+        default=None,
+        help="API key for the server (default: the provider's variable, else $THINKFAST_API_KEY)",
+    )
+    group.add_argument(
+        "--hardware", default="cs3,h100", help="profiles to emulate latency on (comma list)"
+    )
+    group.add_argument(
+        "--project-as", default=None, help="model spec to project latency onto (e.g. llama-3.1-70b)"
+    )
+    group.add_argument(
+        "--pace", default=None, help="stream no faster than this hardware profile would (e.g. cs3)"
+    )
+
+
+def is_remote(args: argparse.Namespace) -> bool:
+    """Whether the options name a server rather than a model to load here."""
+    return bool(args.base_url or args.provider)
+
+
+def engine_from_args(args: argparse.Namespace) -> Engine:
+    """The engine the shared options describe; its emulation settings are checked now, so
+    an unknown profile or spec fails before any model is loaded or request sent."""
+    from .hardware.emulate import resolve_emulation  # imported here: --help stays fast
+
+    hardware = tuple(h.strip() for h in args.hardware.split(",") if h.strip())
+    settings = {"hardware": hardware, "project_as": args.project_as, "pace": args.pace}
+    if is_remote(args):
+        from .remote import OpenAIEngine
+
+        if not args.model:
+            raise InvalidRequestError(
+                "--base-url/--provider needs -m/--model NAME: the model the server should run"
+            )
+        engine: Engine = OpenAIEngine(
+            args.model,
+            provider=args.provider,
+            base_url=args.base_url,
+            api_key=args.api_key,
+            **settings,
+        )
+    else:
+        from .local import LocalEngine
+
+        engine = LocalEngine(args.model or DEFAULT_MODEL, **settings)
+    resolve_emulation(engine)
+    return engine

@@ -1,0 +1,75 @@
+"""The engine options `ask`, `eval run`, `generate` and `serve` share, driven through the
+real CLI: the same flags reach a model here or the same model behind `thinkfast serve`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from thinkfast.engine.local import LocalEngine
+from thinkfast.evals.log import read_log
+
+from thinkfast.cli import main
+
+MODEL = "arith-tiny"
+KEY = "sekret"
+
+
+@pytest.fixture(scope="module")
+def server_url():
+    from thinkfast.serve.server import running_server
+
+    with running_server(LocalEngine(MODEL), api_key=KEY) as base_url:
+        yield base_url
+
+
+def generate_json(capsys, *argv: str) -> dict:
+    assert main(["generate", "12+30=", "--max-tokens", "8", "--json", *argv]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_generate_gives_the_same_text_here_and_on_a_server(capsys, server_url):
+    here = generate_json(capsys, "-m", MODEL)
+    there = generate_json(capsys, "-m", MODEL, "--base-url", server_url, "--api-key", KEY)
+    assert there["texts"] == here["texts"] and there["model"] == MODEL
+    assert "weights_mib" in here["load"] and "weights_mib" not in there["load"]
+    assert set(there["timing"]["emulated"]) == {"cs3", "h100"}  # the spec is guessed
+
+
+def test_the_environment_names_the_server_and_the_key(capsys, monkeypatch, server_url):
+    monkeypatch.setenv("THINKFAST_BASE_URL", server_url)
+    monkeypatch.setenv("THINKFAST_API_KEY", KEY)
+    assert generate_json(capsys, "-m", MODEL, "--hardware", "groq")["timing"][
+        "emulated"
+    ].keys() == {"groq"}
+    monkeypatch.setenv("THINKFAST_API_KEY", "wrong")
+    assert main(["generate", "12+30=", "-m", MODEL]) == 2
+    assert "401" in capsys.readouterr().err
+
+
+def test_ask_and_eval_take_the_same_remote_options(capsys, tmp_path, server_url, quick_pack):
+    pack = tmp_path / "pack.json"
+    pack.write_text(quick_pack.model_dump_json())
+    remote = ["-m", MODEL, "--base-url", server_url, "--api-key", KEY, "--pack", str(pack)]
+    assert main(["ask", "58+67", "-s", "single", "--json", *remote]) == 0
+    assert json.loads(capsys.readouterr().out)["strategy"] == "single"
+    log = tmp_path / "log"
+    argv = ["eval", "run", "arith-1", "--limit", "2", "--log-dir", str(log), "--no-progress"]
+    assert main([*argv, *remote]) == 0, capsys.readouterr().err
+    header, records = read_log(log)
+    assert header.spec.engine_options["engine"] == "OpenAIEngine" and len(records) == 2
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["generate", "hi", "--base-url", "http://127.0.0.1:9/v1"], "needs -m/--model"),
+        (["ask", "1+1", "--provider", "nope", "-m", "x"], "unknown provider"),
+        (["generate", "hi", "--hardware", "cs3,nope"], "nope"),
+        (["serve", MODEL, "-m", "other"], "two models named"),
+    ],
+)
+def test_bad_engine_options_are_one_line_errors(capsys, argv, message):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("thinkfast: error:") and message in err and "Traceback" not in err
