@@ -1,8 +1,10 @@
 """The `thinkfast` command: wires each layer's sub-commands into one argparse tree.
 
-Each module listed in COMMANDS exposes `add_commands(subparsers)`, which adds its
-sub-parsers and sets `func(args) -> int` on them. Errors of the ThinkfastError family are
-printed as one line (no traceback) and exit with status 2.
+Each module named in COMMANDS exposes `add_commands(subparsers)`, which adds its
+sub-parsers and sets `func(args) -> int` on them. Only the module of the command being
+run is imported; the others appear in `--help` from the one-line summaries below, so
+`thinkfast --help` and `--version` load no layer at all. Errors of the ThinkfastError
+family are printed as one line (no traceback) and exit with status 2.
 """
 
 from __future__ import annotations
@@ -11,34 +13,51 @@ import argparse
 import importlib
 import sys
 
-from thinkfast.engine.errors import ThinkfastError
+from thinkfast import __version__
 
-COMMANDS = [
-    "thinkfast.engine.local.cli",
-    "thinkfast.serve.cli",
-    "thinkfast.engine.hardware.cli",
-    "thinkfast.evals.cli",
-    "thinkfast.strategies.cli",
-]
+# command -> (the module that adds it, its one-line summary for `thinkfast --help`)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "ask": ("thinkfast.strategies.cli", "answer a question with a strategy and show what it cost"),
+    "strategies": ("thinkfast.strategies.cli", "list built-in and installed strategies"),
+    "eval": ("thinkfast.evals.cli", "measure what extra tokens buy: run, report, ls"),
+    "generate": ("thinkfast.engine.local.cli", "sample text from a model"),
+    "serve": ("thinkfast.serve.cli", "serve a model over an OpenAI-compatible HTTP API"),
+    "hw": ("thinkfast.engine.hardware.cli", "hardware emulator: profiles and projections"),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_in(argv: list[str]) -> str | None:
+    """The sub-command argv names (its first word that is not an option), if known."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    return first if first in COMMANDS else None
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    """The parser for `argv`: the command it names fully built, the others as summaries."""
     parser = argparse.ArgumentParser(
         prog="thinkfast", description="Think before speaking: scaffolded LLM queries."
     )
-    parser.add_argument("--version", action="version", version="thinkfast 0.1.0")
+    parser.add_argument("--version", action="version", version=f"thinkfast {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in COMMANDS:
-        importlib.import_module(module).add_commands(subparsers)
+    command = _command_in(argv)
+    if command:
+        importlib.import_module(COMMANDS[command][0]).add_commands(subparsers)
+    for name, (_, summary) in COMMANDS.items():
+        if name in subparsers.choices:
+            continue
+        subparsers.add_parser(name, help=summary, add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
+    from thinkfast.engine.errors import ThinkfastError  # loaded by the command already
+
     try:
         return int(args.func(args) or 0)
     except ThinkfastError as exc:
