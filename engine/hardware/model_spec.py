@@ -114,9 +114,10 @@ class ModelSpec(BaseModel):
         """
         return 2.0 * (self.n_layers * self.layer_params + self.lm_head_params)
 
-    def attention_flops(self, context: float) -> float:
-        """QK^T and AV for one query position attending over `context` positions, all layers."""
-        return 4.0 * self.n_layers * self.n_heads * self.head_dim * context
+    def layer_attention_flops(self, context: Any) -> Any:
+        """QK^T and AV of one layer for one query position attending over `context`
+        positions (a sum of contexts for several queries; arrays allowed)."""
+        return 4.0 * self.n_heads * self.head_dim * context
 
     def with_dtype_bytes(self, dtype_bytes: float) -> ModelSpec:
         return self.model_copy(update={"dtype_bytes": dtype_bytes})

@@ -122,7 +122,7 @@ def decode_step_s(
     m = np.minimum(B, depth)
     Bm = B / m
     kv_l = spec.kv_bytes_per_token / L
-    flops_l = Bm * (2 * spec.layer_params + 4 * spec.n_heads * spec.head_dim * c)
+    flops_l = Bm * (2 * spec.layer_params + spec.layer_attention_flops(c))
     bytes_l = spec.layer_weight_bytes + Bm * (c + 1) * kv_l
     work_l = _roof(profile, k_eff, flops_l, bytes_l) + 2 * _allreduce_s(profile, k, Bm * d * b)
     t_head = _roof(profile, k, 2 * spec.lm_head_params * Bm, spec.lm_head_params * b)
@@ -152,8 +152,9 @@ def prefill_s(
         return 0.0
     k, S, b, d = placement.tensor_parallel, placement.stages, spec.dtype_bytes, spec.hidden_size
     kv_l = spec.kv_bytes_per_token / spec.n_layers
-    flops_l = 2 * spec.layer_params * total + 4 * spec.n_heads * spec.head_dim * float(
-        np.sum(T * c + T * T / 2)
+    # query t of a sequence attends over c + t positions: summed, T*c + T^2/2
+    flops_l = 2 * spec.layer_params * total + spec.layer_attention_flops(
+        float(np.sum(T * c + T * T / 2))
     )
     bytes_l = spec.layer_weight_bytes + kv_l * float(np.sum(c + T))
     k_eff, depth = _pipeline(spec, profile, placement)
