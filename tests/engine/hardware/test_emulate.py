@@ -11,8 +11,16 @@ from pathlib import Path
 import pytest
 from thinkfast.engine import GenerationRequest, LocalEngine
 from thinkfast.engine.checkpoint import MODELS_DIR
-from thinkfast.engine.errors import HardwareError
-from thinkfast.engine.hardware import PROFILES, CallShape, emulate_call, get_spec, place, prefill_s
+from thinkfast.engine.errors import EngineError, HardwareError
+from thinkfast.engine.hardware import (
+    PROFILES,
+    CallShape,
+    EmulatedEngine,
+    emulate_call,
+    get_spec,
+    place,
+    prefill_s,
+)
 from thinkfast.engine.hardware.emulate import engine_spec, pace_schedule
 
 TINY = Path(__file__).resolve().parents[1] / "fixtures" / "llama-gqa-llama3-bf16"
@@ -133,3 +141,14 @@ def test_shipped_model_projects_itself_from_its_config():
         assert gen.timing.emulated[name] == pytest.approx(
             emulate_call(spec, PROFILES[name], [shape])[0]
         )
+
+
+async def test_a_backend_stream_that_never_gives_its_generation_is_a_clear_error():
+    class TextOnly(EmulatedEngine):  # a plugin backend written against the text-only contract
+        async def _stream(self, request):
+            yield "4"
+            yield "2"
+
+    stream = TextOnly().stream(_req(max_tokens=2))
+    with pytest.raises(EngineError, match="ended without its Generation"):
+        [d async for d in stream]
