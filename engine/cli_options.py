@@ -22,11 +22,10 @@ import argparse
 import os
 
 from .base import Engine
+from .checkpoint import DEFAULT_MODEL
 from .errors import InvalidRequestError
 
 __all__ = ["DEFAULT_MODEL", "add_engine_arguments", "engine_from_args", "is_remote"]
-
-DEFAULT_MODEL = "arith-tiny"  # the shipped model: runs anywhere, offline, in seconds
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from thinkfast.engine import Engine
+from thinkfast.engine.checkpoint import DEFAULT_MODEL  # the shipped model
 
 from .answer import Answer, build_answer
 from .budget import Budget
@@ -39,8 +40,6 @@ __all__ = [
     "pack_for",
     "RUN_OPTIONS",
 ]
-
-DEFAULT_MODEL = "arith-tiny"
 
 _default_engine: Engine | None = None
 

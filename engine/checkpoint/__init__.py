@@ -7,7 +7,14 @@ writes any Checkpoint back out as an HF folder. The runtime in
 """
 
 from .export import save_hf_checkpoint
-from .loader import MODELS_DIR, bundled_models, load_checkpoint
+from .loader import DEFAULT_MODEL, MODELS_DIR, bundled_models, load_checkpoint
 from .record import Checkpoint
 
-__all__ = ["Checkpoint", "MODELS_DIR", "bundled_models", "load_checkpoint", "save_hf_checkpoint"]
+__all__ = [
+    "Checkpoint",
+    "DEFAULT_MODEL",
+    "MODELS_DIR",
+    "bundled_models",
+    "load_checkpoint",
+    "save_hf_checkpoint",
+]

@@ -19,7 +19,9 @@ from ..errors import ModelLoadError
 from ..local.config import ModelArgs
 from .record import Checkpoint
 
-__all__ = ["load_checkpoint", "bundled_models", "MODELS_DIR"]
+__all__ = ["DEFAULT_MODEL", "MODELS_DIR", "bundled_models", "load_checkpoint"]
+
+DEFAULT_MODEL = "arith-tiny"  # the shipped model: runs anywhere, offline, in seconds
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 _GGUF_NAMES = ("smollm2-135m",)

@@ -60,7 +60,6 @@ class LocalEngine(EmulatedEngine):
         self.hardware = tuple(hardware)
         self.project_as = project_as
         self.pace = pace
-        self.max_batch_tokens = max_batch_tokens
         self.eos_ids = np.array(self.checkpoint.eos_token_ids or [-1], dtype=np.int64)
         self.scheduler = Scheduler(
             self.model,
