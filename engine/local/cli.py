@@ -10,14 +10,19 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from pydantic import ValidationError
 
+from ..base import Engine
 from ..cli_options import add_engine_arguments, engine_from_args
 from ..errors import InvalidRequestError
 from ..types import GenerationRequest
 
 __all__ = ["add_commands"]
+
+T = TypeVar("T")
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -71,9 +76,9 @@ def run_generate(args: argparse.Namespace) -> int:
     request = build_request(args)
     engine, load = measure_load(lambda: engine_from_args(args))  # load_s, resident memory
     if args.stream and not args.json:
-        asyncio.run(_print_stream(engine, request))
+        asyncio.run(_closing(engine, _print_stream(engine, request)))
         return 0
-    (generation,) = engine.generate_sync([request])
+    (generation,) = asyncio.run(_closing(engine, engine.generate([request])))
     if args.json:
         print(
             json.dumps(
@@ -95,11 +100,16 @@ def run_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _print_stream(engine, request: GenerationRequest) -> None:
+async def _closing(engine: Engine, work: Awaitable[T]) -> T:
+    """Await `work`, then release the engine's worker thread or connections."""
     try:
-        async for delta in engine.stream(request):
-            sys.stdout.write(delta)
-            sys.stdout.flush()
-        sys.stdout.write("\n")
+        return await work
     finally:
         await engine.aclose()
+
+
+async def _print_stream(engine: Engine, request: GenerationRequest) -> None:
+    async for delta in engine.stream(request):
+        sys.stdout.write(delta)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
