@@ -55,8 +55,8 @@ def main() -> int:
     except ImportError:
         print("llama-cpp-python is not installed; see docs/gguf.md", file=sys.stderr)
         return 2
-    from thinkfast.engine.local.footprint import timed_load
     from thinkfast.engine.checkpoint.gguf import find_known_gguf
+    from thinkfast.engine.local.footprint import timed_load
     from thinkfast.engine.types import GenerationRequest
 
     path = args.model if args.model.endswith(".gguf") else str(find_known_gguf(args.model))

@@ -20,8 +20,8 @@ import statistics
 import time
 
 from thinkfast.engine import GenerationRequest, LocalEngine, OpenAIEngine
-from thinkfast.serve.server import running_server
 from thinkfast.engine.types import ChatMessage
+from thinkfast.serve.server import running_server
 
 
 def requests(k: int, max_tokens: int) -> list[GenerationRequest]:
