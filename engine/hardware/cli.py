@@ -1,19 +1,25 @@
-"""`thinkfast hw profiles` and `thinkfast hw project`: the emulator from the shell.
+"""`thinkfast hw profiles|project|breakeven|calibration`: the emulator from the shell.
 
 `hw project` prints, per (hardware, batch): devices needed, whether the model fits, time
-to first token, tokens/s per user, aggregate tokens/s and cost per million tokens; with
-`--json` a list of objects with exactly the keys of `Projection.summary()`.
+to first token, tokens/s per user, aggregate tokens/s, energy per token and cost per
+million tokens; with `--json` a list of objects with the keys of `Projection.summary()`
+plus `energy_j_per_token` (the cost honours the pricing flags). `hw breakeven` answers
+the smallest batch at which a system's cost per million tokens falls to a price.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import sys
 
 from ..errors import HardwareError
 from .calibration import calibration_table
-from .profiles import PROFILES, profile_names
-from .timing import project
+from .economics import DTYPES, Pricing, break_even, context_warning, spec_at_dtype
+from .model_spec import ModelSpec, get_spec
+from .profiles import PROFILES, get_profile, profile_names
+from .timing import Projection, project
 
 __all__ = ["add_commands"]
 
@@ -36,12 +42,95 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--hardware", default="cs3,h100,groq", help="comma-separated profiles")
     p.add_argument("--batch", default="1", help="comma-separated batch sizes, e.g. 1,8,64")
     p.add_argument("--context", default="2048", help="context length in tokens")
+    _deployment_options(p)
     p.add_argument("--json", action="store_true", help="print a JSON list of objects")
     p.set_defaults(func=run_project)
+
+    p = sub.add_parser(
+        "breakeven",
+        help="smallest batch at which a system's cost per million tokens falls to a price",
+        description="Search batch sizes for the first whose cost per million output tokens "
+        "is at most --price; say the cheapest point when none is.",
+    )
+    p.add_argument("--model", "-m", required=True, help="bundled spec name or config.json path")
+    p.add_argument("--hardware", default="cs3", help="comma-separated profiles")
+    p.add_argument("--price", required=True, help="USD per million output tokens, e.g. 0.60")
+    p.add_argument("--context", default="2048", help="context length in tokens")
+    _deployment_options(p)
+    p.add_argument("--max-batch", default="100000", help="largest batch to search (default 100000)")
+    p.add_argument("--json", action="store_true", help="print a JSON list of objects")
+    p.set_defaults(func=run_breakeven)
 
     p = sub.add_parser("calibration", help="published figures beside the emulator's output")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_calibration)
+
+
+def _deployment_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dtype",
+        help=f"serving precision of weights and KV cache: {', '.join(DTYPES)} "
+        "(default: the model's own, 16-bit for bundled specs)",
+    )
+    p.add_argument(
+        "--devices",
+        help="fixed device count per system instead of the fewest that fit (an error "
+        "when that many cannot hold the model)",
+    )
+    p.add_argument("--usd-per-device", help="purchase price per device (amortised over 3 years)")
+    p.add_argument("--usd-per-hour", help="all-in price per device-hour (e.g. a cloud rental)")
+    p.add_argument(
+        "--utilisation",
+        default="1",
+        help="fraction of hours the system serves, in (0, 1]; cost divides by it (default 1)",
+    )
+
+
+def _positive_float(text: str | None, what: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(str(text).strip().lstrip("$"))
+    except ValueError:
+        raise HardwareError(f"{what} must be a positive number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise HardwareError(f"{what} must be a positive number, got {text!r}")
+    return value
+
+
+def _deployment(args: argparse.Namespace) -> tuple[ModelSpec, int | None, Pricing]:
+    """The spec at the asked precision, the fixed device count and the pricing."""
+    spec = spec_at_dtype(get_spec(args.model), args.dtype)
+    devices = None if args.devices is None else _positive_ints(args.devices, "--devices")[0]
+    if args.usd_per_device is not None and args.usd_per_hour is not None:
+        raise HardwareError("give --usd-per-device or --usd-per-hour, not both")
+    utilisation = _positive_float(args.utilisation, "--utilisation")
+    if utilisation > 1:
+        raise HardwareError(f"--utilisation must be in (0, 1], got {args.utilisation}")
+    pricing = Pricing(
+        usd_per_device=_positive_float(args.usd_per_device, "--usd-per-device"),
+        usd_per_hour=_positive_float(args.usd_per_hour, "--usd-per-hour"),
+        utilisation=utilisation,
+    )
+    return spec, devices, pricing
+
+
+def _warn_context(spec: ModelSpec, context: int) -> None:
+    note = context_warning(spec, context)
+    if note:
+        print(f"thinkfast: warning: {note}", file=sys.stderr)
+
+
+def _hardware(text: str) -> list[str]:
+    hardware = [h.strip() for h in str(text).split(",") if h.strip()]
+    if not hardware:
+        raise HardwareError(f"--hardware is empty; accepted: {', '.join(profile_names())}")
+    return hardware
+
+
+def _dtype_label(spec: ModelSpec, asked: str | None) -> str:
+    name = asked.strip().lower() if asked else f"{8 * spec.dtype_bytes:g}-bit"
+    return f"{name}: {spec.dtype_bytes:g} bytes per weight and KV element"
 
 
 def _positive_ints(text: str, what: str) -> list[int]:
@@ -63,8 +152,6 @@ def _fmt_s(seconds: float) -> str:
 
 def run_profiles(args: argparse.Namespace) -> int:
     names = profile_names() if args.probe else list(PROFILES)
-    from .profiles import get_profile
-
     rows = [get_profile(n).key_figures() for n in names]
     if args.json:
         print(json.dumps(rows, indent=1))
@@ -80,30 +167,89 @@ def run_profiles(args: argparse.Namespace) -> int:
     return 0
 
 
+def _row(p: Projection, pricing: Pricing) -> dict:
+    usd = pricing.usd_per_million_tokens(
+        get_profile(p.hardware), p.devices, p.aggregate_tokens_per_s
+    )
+    return {
+        **p.summary(),
+        "usd_per_million_tokens": usd,
+        "energy_j_per_token": p.energy_j_per_token,
+    }
+
+
 def run_project(args: argparse.Namespace) -> int:
-    hardware = [h.strip() for h in str(args.hardware).split(",") if h.strip()]
-    if not hardware:
-        raise HardwareError(f"--hardware is empty; accepted: {', '.join(profile_names())}")
+    hardware = _hardware(args.hardware)
     batches = _positive_ints(args.batch, "--batch")
     (context,) = _positive_ints(args.context, "--context")
+    spec, devices, pricing = _deployment(args)
+    _warn_context(spec, context)
     projections = [
-        project(args.model, h, batch=b, context=context) for h in hardware for b in batches
+        project(spec, h, batch=b, context=context, devices=devices)
+        for h in hardware
+        for b in batches
     ]
+    if devices is not None:  # a fixed system must at least hold the smallest batch asked
+        for p in projections:
+            if p.batch == min(batches) and not p.fits:
+                fewest = project(spec, p.hardware, batch=p.batch, context=context).devices
+                raise HardwareError(
+                    f"{devices} x {p.hardware} cannot hold {spec.name} at batch {p.batch}, "
+                    f"context {context}: {p.placement.reason}; the fewest that fit: {fewest}"
+                )
+    rows = [_row(p, pricing) for p in projections]
     if args.json:
-        print(json.dumps([p.summary() for p in projections], indent=1))
+        print(json.dumps(rows, indent=1))
         return 0
-    print(f"model {projections[0].model}, context {context} tokens")
+    print(f"model {spec.name} ({_dtype_label(spec, args.dtype)}), context {context} tokens")
     print(
         f"{'hardware':<10} {'batch':>5} {'devices':>7} {'fits':>4} {'TTFT':>10} "
-        f"{'tok/s/user':>10} {'tok/s total':>11} {'$/M tok':>9}"
+        f"{'tok/s/user':>10} {'tok/s total':>11} {'J/tok':>8} {'$/M tok':>9}"
     )
-    for p in projections:
-        usd = "-" if p.usd_per_million_tokens is None else f"{p.usd_per_million_tokens:.3f}"
+    for p, r in zip(projections, rows, strict=True):
+        usd = r["usd_per_million_tokens"]
         print(
             f"{p.hardware:<10} {p.batch:>5} {p.devices:>7} {'yes' if p.fits else 'NO':>4} "
             f"{_fmt_s(p.ttft_s):>10} {p.tokens_per_s_per_user:>10.1f} "
-            f"{p.aggregate_tokens_per_s:>11.0f} {usd:>9}"
+            f"{p.aggregate_tokens_per_s:>11.0f} {_fmt_j(p.energy_j_per_token):>8} "
+            f"{'-' if usd is None else f'{usd:.3f}':>9}"
         )
+    for p in projections:
+        if not p.fits:
+            print(f"NO: {p.hardware} at batch {p.batch}: {p.placement.reason}")
+    if pricing.utilisation < 1:
+        print(f"cost at {pricing.utilisation:.0%} utilisation (idle hours are paid for)")
+    return 0
+
+
+def _fmt_j(joules: float) -> str:
+    return f"{joules:.3g}"
+
+
+def run_breakeven(args: argparse.Namespace) -> int:
+    hardware = _hardware(args.hardware)
+    price = _positive_float(args.price, "--price")
+    (context,) = _positive_ints(args.context, "--context")
+    (max_batch,) = _positive_ints(args.max_batch, "--max-batch")
+    spec, devices, pricing = _deployment(args)
+    _warn_context(spec, context)
+    answers = [
+        break_even(
+            spec,
+            get_profile(h),
+            price,
+            context=context,
+            devices=devices,
+            pricing=pricing,
+            max_batch=max_batch,
+        )
+        for h in hardware
+    ]
+    if args.json:
+        print(json.dumps([a.model_dump() for a in answers], indent=1))
+        return 0
+    for a in answers:
+        print(a.sentence())
     return 0
 
 

@@ -18,6 +18,7 @@ KEYS = {
     "tokens_per_s_per_user",
     "aggregate_tokens_per_s",
     "usd_per_million_tokens",
+    "energy_j_per_token",
 }
 
 
