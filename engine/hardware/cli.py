@@ -130,7 +130,8 @@ def _hardware(text: str) -> list[str]:
 
 def _dtype_label(spec: ModelSpec, asked: str | None) -> str:
     name = asked.strip().lower() if asked else f"{8 * spec.dtype_bytes:g}-bit"
-    return f"{name}: {spec.dtype_bytes:g} bytes per weight and KV element"
+    unit = "byte" if spec.dtype_bytes == 1 else "bytes"
+    return f"{name}: {spec.dtype_bytes:g} {unit} per weight and KV element"
 
 
 def _positive_ints(text: str, what: str) -> list[int]:
