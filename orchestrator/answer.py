@@ -99,7 +99,7 @@ def build_answer(
         rounds=state.get("rounds", []),
         decisions=decisions,
         failures=failures,
-        calls=list(ledger.calls),
+        calls=sorted(ledger.calls, key=lambda c: c.id),  # start order, not finish order
         usage=ledger.usage(),
         latency=ledger.latency(wall_s),
         stopped_for_budget=stop is not None,

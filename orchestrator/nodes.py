@@ -175,10 +175,12 @@ async def critique_all(
     node_name: str,
     round_: int = 0,
     after: Sequence[int] = (),
+    role: str = "critique",
 ) -> tuple[dict[str, Any], list[Candidate] | None]:
-    """Critique every candidate in ONE call. Returns the state update and the critiqued
-    candidates (None when the call was refused or failed)."""
-    critic = ctx.agent("critique")
+    """Have `role` (the critic, or any role whose reply ends in a verdict) check every
+    candidate in ONE call. Returns the state update and the checked candidates (None
+    when the call was refused or failed)."""
+    critic = ctx.agent(role)
     requests = [
         critic.ask(question=question, candidate=c.text, answer=c.answer or "") for c in candidates
     ]

@@ -66,22 +66,8 @@ PLUGIN = textwrap.dedent(
 
 
 @pytest.fixture
-def plugin_dist(tmp_path, monkeypatch):
-    """Install a plugin distribution the way pip would: a package plus a dist-info folder
-    with an entry point in the thinkfast.strategies group, on sys.path."""
-    (tmp_path / "tf_plugin_blurt").mkdir()
-    (tmp_path / "tf_plugin_blurt" / "__init__.py").write_text(PLUGIN)
-    info = tmp_path / "tf_plugin_blurt-0.1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tf-plugin-blurt\nVersion: 0.1.0\n")
-    (info / "entry_points.txt").write_text(
-        "[thinkfast.strategies]\nthink_or_blurt = tf_plugin_blurt:ThinkOrBlurt\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
-    sys.modules.pop("tf_plugin_blurt", None)  # each test starts uninstalled-and-unimported
-    yield tmp_path
-    sys.modules.pop("tf_plugin_blurt", None)
+def plugin_dist(install_plugin):
+    install_plugin("tf_plugin_blurt", PLUGIN, "think_or_blurt = tf_plugin_blurt:ThinkOrBlurt")
 
 
 async def test_an_installed_plugin_runs_by_name(plugin_dist, engine, quick_pack):
