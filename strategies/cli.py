@@ -122,12 +122,12 @@ def cost_table(answer) -> str:
 
 def trace_table(answer) -> str:
     profiles = list(answer.latency.emulated)
-    head = f"{'id':>3} {'role':<9} {'node':<9} {'branch':<16} {'req':>3} {'n':>3} {'prompt':>6} {'compl':>6} {'start':>7} {'wall':>7} {'after':<8}"
+    head = f"{'id':>3} {'role':<12} {'node':<9} {'branch':<16} {'engine':<14} {'req':>3} {'n':>3} {'prompt':>6} {'compl':>6} {'start':>7} {'wall':>7} {'after':<8}"
     head += "".join(f" {p:>9}" for p in profiles)
     lines = [head]
     for c in answer.calls:
         row = (
-            f"{c.id:>3} {c.role:<9} {c.node:<9} {(c.branch or '-'):<16} {c.requests:>3} {c.samples:>3} "
+            f"{c.id:>3} {c.role:<12} {c.node:<9} {(c.branch or '-'):<16} {c.engine or '-':<14} {c.requests:>3} {c.samples:>3} "
             f"{c.prompt_tokens:>6} {c.completion_tokens:>6} {c.start_s:>7.3f} {c.wall_s:>7.3f} "
             f"{','.join(map(str, c.after)) or '-':<8}"
         )

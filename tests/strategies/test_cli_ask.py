@@ -35,8 +35,12 @@ def test_ask_prints_the_answer_and_a_cost_table(capsys, quick_file):
 def test_ask_json_is_an_answer(capsys, quick_file):
     code = ask(quick_file, "--strategy", "single", "--json", "--hardware", "h100")
     assert code == 0
-    answer = Answer.model_validate_json(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    answer = Answer.model_validate_json(out)
     assert answer.strategy == "single" and len(answer.calls) == 1
+    raw = json.loads(out)  # ties are labelled in the JSON, on the answer and each decision
+    assert raw["tie"] is False and all("tie" in d for d in raw["decisions"])
+    assert raw["calls"][0]["engine"] == "arith-tiny"
     assert set(answer.latency.emulated) == {"h100"}
 
 
@@ -46,6 +50,7 @@ def test_ask_trace_prints_every_call(capsys, quick_file):
     assert code == 0
     trace = out[out.index(" id role") :].splitlines()[1:]
     assert len(trace) >= 2 and trace[0].split()[1] == "draft"
+    assert {row.split()[4] for row in trace} == {"arith-tiny"}  # the engine that served it
 
 
 def test_bad_options_exit_2_with_one_line(capsys):
