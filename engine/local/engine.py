@@ -27,7 +27,9 @@ from ..errors import ContextLengthError, EngineError, InvalidRequestError
 from ..hardware.stamping import EmulatedEngine
 from ..types import Generation, GenerationRequest
 from .config import ModelArgs
+from .blas import blas_threads_from
 from .model import Transformer
+from .prefix_cache import DEFAULT_PREFIX_CACHE_BYTES, PrefixCache
 from .scheduler import BatchRecord, Scheduler
 from .sequence import Job
 from .tokenizer import TextCodec
@@ -46,9 +48,24 @@ class LocalEngine(EmulatedEngine):
         project_as: str | None = None,
         pace: str | None = None,
         max_batch_tokens: int = 65536,
+        prefix_cache_bytes: int = DEFAULT_PREFIX_CACHE_BYTES,
+        blas_threads: int | None = None,
     ) -> None:
+        """`prefix_cache_bytes`: cap on the KV kept for reuse by later prompts (0: no prompt
+        caching); `blas_threads`: numpy's BLAS threads while the engine computes (default
+        $THINKFAST_BLAS_THREADS, else 1; docs/engine.md)."""
         if max_batch_tokens < 1:
             raise InvalidRequestError(f"max_batch_tokens must be >= 1, got {max_batch_tokens}")
+        if isinstance(prefix_cache_bytes, bool) or not isinstance(prefix_cache_bytes, int):
+            raise InvalidRequestError(
+                f"prefix_cache_bytes must be a whole number of bytes, got {prefix_cache_bytes!r}"
+            )
+        if prefix_cache_bytes < 0:
+            raise InvalidRequestError(
+                f"prefix_cache_bytes must be >= 0 (0 turns prompt caching off), "
+                f"got {prefix_cache_bytes}"
+            )
+        self.blas_threads = blas_threads_from(blas_threads)
         self.checkpoint: Checkpoint = load_checkpoint(model)
         self.args = ModelArgs.from_hf(self.checkpoint.config)
         self.model = Transformer(self.args, self.checkpoint.weights)
@@ -67,8 +84,15 @@ class LocalEngine(EmulatedEngine):
             self.eos_ids,
             model_name=self.model_name,
             max_batch_tokens=max_batch_tokens,
+            prefix_cache=PrefixCache(prefix_cache_bytes) if prefix_cache_bytes else None,
+            blas_threads=self.blas_threads,
         )
         self._closed = False
+
+    @property
+    def prefix_cache(self) -> PrefixCache | None:
+        """The prompt cache (None when prefix_cache_bytes=0); its stats are for reading."""
+        return self.scheduler.prefix_cache
 
     @property
     def batch_log(self) -> deque[BatchRecord]:

@@ -223,25 +223,32 @@ class Transformer:
 
     # -- prefill: one prompt into one cache row -------------------------------------------
     def prefill(
-        self, tokens: np.ndarray, cache: KVCache, row: int, *, all_logits: bool = False
+        self,
+        tokens: np.ndarray,
+        cache: KVCache,
+        row: int,
+        *,
+        start: int = 0,
+        all_logits: bool = False,
     ) -> np.ndarray:
-        """Run a whole prompt [T] from position 0; logits of the last token [V] (or all [T, V])."""
+        """Run prompt tokens [T] at positions start.. (the row already holds [0, start),
+        e.g. from the prefix cache); logits of the last token [V] (or all [T, V])."""
         a = self.args
-        t = len(tokens)
+        t, end = len(tokens), start + len(tokens)
         g = a.n_heads // a.n_kv_heads
-        cos, sin = self._rope_tables(np.arange(t))
-        causal = np.triu(np.full((t, t), -np.inf, dtype=F32), k=1)  # [T, T]
+        cos, sin = self._rope_tables(np.arange(start, end))
+        causal = np.triu(np.full((t, end), -np.inf, dtype=F32), k=start + 1)  # [T, start + T]
         x = self.embed[tokens]  # [T, D]
         for i, lw in enumerate(self.layers):
             h = self._norm(x, lw.attn_norm)
             q, k, v = self._qkv(h, lw, cos, sin)
-            cache.k[i, row, :, :t] = k.transpose(1, 0, 2)
-            cache.v[i, row, :, :t] = v.transpose(1, 0, 2)
+            cache.k[i, row, :, start:end] = k.transpose(1, 0, 2)
+            cache.v[i, row, :, start:end] = v.transpose(1, 0, 2)
             q = q.reshape(t, a.n_kv_heads, g, a.head_dim).transpose(1, 2, 0, 3)  # [K, G, T, E]
-            keys = cache.k[i, row, :, None, :t]  # [K, 1, T, E]
-            scores = (q * self.scale) @ keys.swapaxes(-1, -2) + causal  # [K, G, T, T]
+            keys = cache.k[i, row, :, None, :end]  # [K, 1, start + T, E]
+            scores = (q * self.scale) @ keys.swapaxes(-1, -2) + causal  # [K, G, T, start + T]
             probs = _softmax(scores)
-            att = probs @ cache.v[i, row, :, None, :t]  # [K, G, T, E]
+            att = probs @ cache.v[i, row, :, None, :end]  # [K, G, T, E]
             att = att.transpose(2, 0, 1, 3).reshape(t, a.n_heads * a.head_dim)
             x = x + lw.o(att)
             x = x + self._mlp(self._norm(x, lw.mlp_norm), lw)

@@ -27,6 +27,7 @@ def complete(job: Job, codec: TextCodec, eos_ids: np.ndarray, model_name: str) -
         usage=Usage(
             prompt_tokens=len(job.prompt),
             completion_tokens=sum(len(r.tokens) for r in job.rows),
+            cached_tokens=job.cached_tokens,
         ),
         timing=Timing(
             wall_s=done - job.submitted,

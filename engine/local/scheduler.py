@@ -19,8 +19,10 @@ import numpy as np
 
 from ..errors import EngineError, ThinkfastError
 from .batch import DecodeBatch
+from .blas import set_blas_threads
 from .model import Transformer
 from .output import complete
+from .prefix_cache import PrefixCache
 from .sampling import choose
 from .sequence import Job, open_rows, record_step
 from .tokenizer import TextCodec
@@ -49,8 +51,12 @@ class Scheduler:
         *,
         model_name: str,
         max_batch_tokens: int,
+        prefix_cache: PrefixCache | None = None,
+        blas_threads: int | None = None,
     ) -> None:
         self.model = model
+        self.prefix_cache = prefix_cache  # touched by the worker thread only
+        self.blas_threads = blas_threads
         self.codec = codec
         self.eos_ids = eos_ids
         self.model_name = model_name
@@ -92,6 +98,8 @@ class Scheduler:
         return [j for j in taken if j.future.set_running_or_notify_cancel()]
 
     def _drain(self) -> None:
+        if self.blas_threads:
+            set_blas_threads(self.blas_threads)
         while True:
             with self._lock:
                 if not self.pending:
@@ -127,28 +135,11 @@ class Scheduler:
         Continuous batching: a request that arrives while others decode joins them at the
         next step (its prompt prefilled then), instead of waiting for the batch to drain.
         """
-        batch = DecodeBatch(self.model)
-        logits = self._admit(batch, jobs, admitted)
-        steps = 0
-        while True:
-            steps += 1
-            tokens = choose(logits, batch.params)
-            record_step(batch.rows, logits, tokens, self.eos_ids, self.stopping)
-            alive = np.array([row.finish is None for row in batch.rows], dtype=bool)
-            done = {row.job for row in batch.rows if row.finish is not None}
-            done = [job for job in done if all(r.finish for r in job.rows)]
-            keep = np.flatnonzero(alive)
-            batch.keep(keep)
-            if not len(batch):
-                break  # the last jobs complete below, after the batch is logged
-            used = sum(job.budget for job in {row.job for row in batch.rows})
-            joining = self._take_pending(used) if self.pending else []
-            for job in done:
-                self._complete(job)
-            parts = [batch.step(tokens[keep])]
-            if joining:  # admitted after the step: their first token comes from the prefill
-                parts.append(self._admit(batch, joining, admitted))
-            logits = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        batch = DecodeBatch(self.model, self.prefix_cache)
+        try:
+            steps = self._decode(batch, jobs, admitted)
+        finally:
+            batch.release_all()  # a failed batch must not pin prefix-cache entries
         self.batch_log.append(
             BatchRecord(
                 len(admitted),
@@ -160,6 +151,33 @@ class Scheduler:
         for job in admitted:
             if not job.future.done():
                 self._complete(job)
+
+    def _decode(self, batch: DecodeBatch, jobs: list[Job], admitted: list[Job]) -> int:
+        """The decode loop of `_run_batch`; the number of steps it took."""
+        logits = self._admit(batch, jobs, admitted)
+        steps = 0
+        while True:
+            steps += 1
+            tokens = choose(logits, batch.params)
+            record_step(batch.rows, logits, tokens, self.eos_ids, self.stopping)
+            alive = np.array([row.finish is None for row in batch.rows], dtype=bool)
+            done = {row.job for row in batch.rows if row.finish is not None}
+            done = [job for job in done if all(r.finish for r in job.rows)]
+            batch.retire(np.flatnonzero(~alive))
+            keep = batch.keep(np.flatnonzero(alive))  # reordered: holes filled from the tail
+            for job in done:
+                batch.release(job)
+            if not len(batch):
+                break  # the last jobs complete in _run_batch, after the batch is logged
+            used = sum(job.budget for job in {row.job for row in batch.rows})
+            joining = self._take_pending(used) if self.pending else []
+            for job in done:
+                self._complete(job)
+            parts = [batch.step(tokens[keep])]
+            if joining:  # admitted after the step: their first token comes from the prefill
+                parts.append(self._admit(batch, joining, admitted))
+            logits = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return steps
 
     def _complete(self, job: Job) -> None:
         complete(job, self.codec, self.eos_ids, self.model_name)

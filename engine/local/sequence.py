@@ -37,6 +37,7 @@ class Job:
     cancelled: bool = False
     submitted: float = field(default_factory=time.perf_counter)
     prefill_s: float = 0.0
+    cached_tokens: int = 0  # prompt positions loaded from the prefix cache
     ttft_s: float | None = None
     decode_start: float = 0.0
     rows: list[Row] = field(default_factory=list)
