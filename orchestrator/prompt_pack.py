@@ -31,7 +31,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from thinkfast.engine import ChatMessage, GenerationRequest, ThinkfastError
 
 __all__ = ["PromptPack", "RolePrompt", "PromptPackError", "ROLES"]
@@ -55,6 +63,17 @@ class RolePrompt(BaseModel):
     raw: bool = False
     stop: list[str] = Field(default_factory=list)
     max_tokens: int = Field(256, ge=1)
+
+
+# each pattern setting and the named groups it must have
+_GROUPS: dict[str, tuple[str, ...]] = {
+    "answer_pattern": ("answer",),
+    "fallback_pattern": ("answer",),
+    "verdict_pattern": ("verdict",),
+    "choice_pattern": ("choice",),
+    "verdict_check_pattern": ("got", "claimed"),
+    "choice_check_pattern": ("got", "a", "b"),
+}
 
 
 def _compile(pattern: str, group: str) -> str:
@@ -132,35 +151,13 @@ class PromptPack(BaseModel):
             raise ValueError("a pack needs at least one role")
         return v
 
-    @field_validator("answer_pattern")
+    @field_validator(*_GROUPS)
     @classmethod
-    def _answer(cls, v: str) -> str:
-        return _compile(v, "answer")
-
-    @field_validator("fallback_pattern")
-    @classmethod
-    def _fallback(cls, v: str | None) -> str | None:
-        return None if v is None else _compile(v, "answer")
-
-    @field_validator("verdict_pattern")
-    @classmethod
-    def _verdict(cls, v: str) -> str:
-        return _compile(v, "verdict")
-
-    @field_validator("choice_pattern")
-    @classmethod
-    def _choice(cls, v: str) -> str:
-        return _compile(v, "choice")
-
-    @field_validator("verdict_check_pattern")
-    @classmethod
-    def _verdict_check(cls, v: str | None) -> str | None:
-        return None if v is None else _compile(_compile(v, "got"), "claimed")
-
-    @field_validator("choice_check_pattern")
-    @classmethod
-    def _choice_check(cls, v: str | None) -> str | None:
-        return None if v is None else _compile(_compile(_compile(v, "got"), "a"), "b")
+    def _pattern(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is not None:
+            for group in _GROUPS[info.field_name]:
+                _compile(v, group)
+        return v
 
     # -- loading --------------------------------------------------------------------
     @classmethod
