@@ -11,6 +11,8 @@ take the same options for where the model runs and what its latency is projected
     --hardware LIST    profiles to emulate latency on (default: cs3,h100)
     --project-as SPEC  model spec to project latency onto (default: the model that runs)
     --pace PROFILE     stream no faster than PROFILE would
+    --blas-threads N   BLAS threads of a local engine (default: $THINKFAST_BLAS_THREADS, else 1)
+    --prefix-cache-mib N  KV a local engine keeps for prompt reuse (default 1024; 0: off)
 
 It lives in the engine layer, beside the engines it builds, so the command module of
 every layer (engine/local/cli.py included) imports it with the arrows pointing down.
@@ -62,6 +64,18 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--pace", default=None, help="stream no faster than this hardware profile would (e.g. cs3)"
     )
+    group.add_argument(
+        "--blas-threads",
+        type=int,
+        default=None,
+        help="BLAS threads of a local engine (default: $THINKFAST_BLAS_THREADS, else 1)",
+    )
+    group.add_argument(
+        "--prefix-cache-mib",
+        type=int,
+        default=1024,
+        help="MiB of prompt KV a local engine keeps for reuse (default 1024; 0 turns it off)",
+    )
 
 
 def is_remote(args: argparse.Namespace) -> bool:
@@ -93,6 +107,11 @@ def engine_from_args(args: argparse.Namespace) -> Engine:
     else:
         from .local import LocalEngine
 
-        engine = LocalEngine(args.model or DEFAULT_MODEL, **settings)
+        engine = LocalEngine(
+            args.model or DEFAULT_MODEL,
+            blas_threads=getattr(args, "blas_threads", None),
+            prefix_cache_bytes=getattr(args, "prefix_cache_mib", 1024) << 20,
+            **settings,
+        )
     resolve_emulation(engine)
     return engine

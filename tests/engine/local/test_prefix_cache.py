@@ -175,3 +175,21 @@ def test_bad_cap_is_refused():
         LocalEngine("arith-tiny", prefix_cache_bytes=-1)
     with pytest.raises(InvalidRequestError, match="blas_threads"):
         LocalEngine("arith-tiny", blas_threads=0)
+
+
+def test_cli_options_reach_the_engine(monkeypatch):
+    import argparse
+
+    from thinkfast.engine.cli_options import add_engine_arguments, engine_from_args
+
+    parser = argparse.ArgumentParser()
+    add_engine_arguments(parser)
+    args = parser.parse_args(["--blas-threads", "2", "--prefix-cache-mib", "0"])
+    engine = engine_from_args(args)
+    assert engine.blas_threads == 2 and engine.prefix_cache is None
+    monkeypatch.setenv("THINKFAST_BLAS_THREADS", "3")
+    engine = engine_from_args(parser.parse_args([]))
+    assert engine.blas_threads == 3 and engine.prefix_cache.max_bytes == 1024 << 20
+    monkeypatch.setenv("THINKFAST_BLAS_THREADS", "many")
+    with pytest.raises(InvalidRequestError, match="THINKFAST_BLAS_THREADS"):
+        LocalEngine("arith-tiny")
