@@ -9,6 +9,7 @@ from .context import CallOutcome, RunContext
 from .errors import (
     AllBranchesFailedError,
     BudgetExhaustedError,
+    RunningLoopError,
     StrategyConfigError,
     StrategyError,
     UnknownStrategyError,
@@ -45,6 +46,7 @@ __all__ = [
     "RoundRecord",
     "Roster",
     "RunContext",
+    "RunningLoopError",
     "Sampling",
     "StrategyConfigError",
     "StrategyError",

@@ -25,7 +25,7 @@ from thinkfast.engine.checkpoint import DEFAULT_MODEL  # the shipped model
 from .answer import Answer, build_answer
 from .budget import Budget
 from .context import RunContext
-from .errors import StrategyConfigError
+from .errors import RunningLoopError, StrategyConfigError
 from .events import Event
 from .options import RUN_OPTIONS  # options of the run itself; the rest belong to the strategy
 from .prompt_pack import PromptPack
@@ -212,6 +212,7 @@ def think(
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(athink(question, strategy, engine, **options))
-    raise StrategyConfigError(
-        "think() was called inside a running event loop; use `await athink(...)`"
+    raise RunningLoopError(
+        "think() blocks, and an event loop is already running here (a notebook or an "
+        "async program): use `answer = await athink(...)` with the same arguments"
     )

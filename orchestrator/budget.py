@@ -10,13 +10,18 @@ fits what is left:
 - emulated seconds: the hardware emulator's time for the call with every sample running
   to `max_tokens`, added to the emulated finish time of the calls it waits on (the
   budget caps the emulated critical path, what a user on that hardware waits for);
-- wall seconds: `max_tokens` decode steps at the slowest seconds-per-step observed so far
-  for that engine and role (prefill folded into the step rate, which makes the bound
-  conservative). Rates are remembered per engine across queries; a call on an engine never
-  seen before is admitted on tokens alone, because nothing predicts its speed yet. A
-  running call is also cancelled when the wall budget runs out, so a wrong prediction
+- wall seconds: learned from the engine's own recent calls. Each finished call is
+  remembered per engine as (seconds, decode steps), by role and by profile (None for the
+  wall clock), the last `RECENT_CALLS` of each; the first call an engine serves is left
+  out, because it pays for warm-up (allocation, caches, connections) that later calls do
+  not. A call is predicted to take as long as the slowest recent call of its role (of any
+  role on that engine when its role has not run yet), scaled down when its `max_tokens`
+  is fewer than that call's steps. So a draft that took 0.09 s is predicted at about
+  0.09 s, not at its `max_tokens` ceiling, and the budget admits what will fit. A call
+  nothing predicts (a new engine, or only its warm-up seen) is admitted on tokens alone.
+  A running call is also cancelled when the wall budget runs out, so a wrong prediction
   cannot overrun it by more than the time to notice. (Emulated seconds fall back to the
-  same observed-rate rule for a model the emulator cannot project.)
+  same observed rule for a model the emulator cannot project.)
 
 A draft call may shrink its `n` to fit; any other call that does not fit raises
 `BudgetStop`, which strategies catch to stop cleanly with what they have.
@@ -25,8 +30,9 @@ A draft call may shrink its `n` to fit; any other call that does not fit raises
 from __future__ import annotations
 
 import weakref
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from thinkfast.engine import ThinkfastError
@@ -80,10 +86,18 @@ class RequestCost:
         return self.prompt_tokens + self.n * self.max_tokens
 
 
-# seconds per decode step, by (role, profile or None for wall), remembered per engine.
-_RATES: weakref.WeakKeyDictionary[object, dict[tuple[str, str | None], float]] = (
-    weakref.WeakKeyDictionary()
-)
+RECENT_CALLS = 8  # observations kept per engine, role and profile
+
+
+@dataclass
+class _Speed:
+    """What one engine's recent calls took: (seconds, decode steps) by (role, profile)."""
+
+    calls_seen: int = 0  # the first is warm-up and not learned from
+    recent: dict[tuple[str, str | None], deque[tuple[float, int]]] = field(default_factory=dict)
+
+
+_SPEEDS: weakref.WeakKeyDictionary[object, _Speed] = weakref.WeakKeyDictionary()
 
 
 def emulated_worst_case_s(
@@ -185,29 +199,34 @@ class BudgetGate:
     # -- speed memory -------------------------------------------------------------------
     @staticmethod
     def observe(engine: object, call: Call, steps: int) -> None:
-        """Remember the slowest seconds per decode step seen for this engine and role."""
+        """Remember what this call took on its engine (not the engine's first call)."""
         if call.error is not None or steps <= 0:
             return
         try:
-            rates = _RATES.setdefault(engine, {})
+            speed = _SPEEDS.setdefault(engine, _Speed())
         except TypeError:  # engine not weak-referenceable: no memory, admit on tokens
             return
+        speed.calls_seen += 1
+        if speed.calls_seen == 1:  # warm-up: slower than anything after it
+            return
         for profile, seconds in [(None, call.wall_s), *call.emulated.items()]:
-            key = (call.role, profile)
-            rates[key] = max(rates.get(key, 0.0), seconds / steps)
+            recent = speed.recent.setdefault((call.role, profile), deque(maxlen=RECENT_CALLS))
+            recent.append((seconds, steps))
 
     @staticmethod
     def predict_s(engine: object, role: str, profile: str | None, steps: int) -> float | None:
+        """Seconds a call of `role` with at most `steps` decode steps is expected to take:
+        the slowest recent call of that role (else of any role on the engine), scaled
+        down to `steps` when it decoded more. None when no call after warm-up was seen."""
         try:
-            rates = _RATES.get(engine)
+            speed = _SPEEDS.get(engine)
         except TypeError:
             return None
-        if not rates:
+        if speed is None:
             return None
-        rate = rates.get((role, profile))
-        if rate is None:  # another role on the same engine: decode speed is shared
-            same_profile = [r for (_, p), r in rates.items() if p == profile]
-            if not same_profile:
-                return None
-            rate = max(same_profile)
-        return rate * steps
+        seen = speed.recent.get((role, profile))
+        if not seen:  # another role on the same engine: its speed is the best guess
+            seen = [obs for (_, p), calls in speed.recent.items() if p == profile for obs in calls]
+        if not seen:
+            return None
+        return max(seconds * min(1.0, steps / taken) for seconds, taken in seen)

@@ -2,7 +2,8 @@
 
 `StrategyConfigError` is what a user sees for a bad option (it names the option and what
 is accepted); `AllBranchesFailedError` when no branch of a query produced a candidate;
-`BudgetExhaustedError` when the budget cannot pay for even the first draft.
+`BudgetExhaustedError` when the budget cannot pay for even the first draft;
+`RunningLoopError` when the blocking `think()` is called where an event loop already runs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ __all__ = [
     "UnknownStrategyError",
     "AllBranchesFailedError",
     "BudgetExhaustedError",
+    "RunningLoopError",
 ]
 
 
@@ -44,3 +46,8 @@ class AllBranchesFailedError(StrategyError):
 
 class BudgetExhaustedError(StrategyError):
     """The budget does not cover even one draft, so there is nothing to answer with."""
+
+
+class RunningLoopError(StrategyError, RuntimeError):
+    """`think()` blocks until the answer is ready, which it cannot do inside a running
+    event loop (a notebook, an async server): there, `await athink(...)` instead."""

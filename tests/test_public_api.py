@@ -24,7 +24,7 @@ PUBLIC = {
     "ThinkfastError", "ModelLoadError", "UnsupportedArchitectureError", "InvalidRequestError",
     "ContextLengthError", "EngineError", "RemoteEngineError", "HardwareError", "StrategyError",
     "StrategyConfigError", "UnknownStrategyError", "BudgetExhaustedError",
-    "AllBranchesFailedError", "EvalError",
+    "AllBranchesFailedError", "EvalError", "RunningLoopError",
     "__version__",
 }  # fmt: skip
 

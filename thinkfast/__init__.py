@@ -51,6 +51,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "BudgetExhaustedError",
         "Event",
         "PromptPack",
+        "RunningLoopError",
         "StrategyConfigError",
         "StrategyError",
         "UnknownStrategyError",

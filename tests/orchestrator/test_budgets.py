@@ -84,7 +84,8 @@ async def test_emulated_budget_caps_the_emulated_critical_path(engine, quick_pac
 
 
 async def test_latency_budget_refuses_a_call_predicted_to_overrun(engine):
-    # a first query teaches the gate this engine's seconds per decode step
+    # queries after the engine's warm-up call teach the gate how long a draft takes
+    await athink(QUESTION, "single", engine)
     await athink(QUESTION, "single", engine)
     with pytest.raises(BudgetExhaustedError, match="latency budget: .* may take"):
         await athink(QUESTION, "single", engine, max_latency_s=1e-4)
