@@ -123,6 +123,16 @@ class PromptPack(BaseModel):
     choice_check_pattern: str | None = None
     labels: tuple[str, str] = ("A", "B")
     normalize_answer: Literal["none", "number", "lower"] = "number"
+    step_delimiter: str | None = Field(
+        None,
+        description="what separates the steps of a draft's work (step-level search: beam, "
+        "particle); None: the pack's drafts are not split into steps",
+    )
+    thinking_end: str | None = Field(
+        None,
+        description="where a draft's thinking segment ends (budget forcing: think_longer "
+        "stops a draft there); None: the pack has no thinking segment",
+    )
 
     @model_validator(mode="before")
     @classmethod
