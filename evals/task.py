@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from .errors import TaskError
 from .graders import Grade, Grader
@@ -161,7 +161,42 @@ def get_task(spec: str, **options: Any) -> Task:
             f"task {name!r} does not accept option(s) {', '.join(unknown)}; "
             f"it accepts {', '.join(allowed) or 'no options'}"
         )
-    task = entry.factory(**kwargs)
+    kwargs = _typed_options(name, entry.factory, kwargs)
+    try:
+        task = entry.factory(**kwargs)
+    except TaskError:
+        raise
+    except (ValueError, TypeError) as exc:  # a plugin factory's own checks, not a crash
+        raise TaskError(f"task {name!r} rejected options {kwargs}: {exc}") from exc
     if not isinstance(task, Task):
         raise TaskError(f"task factory {name!r} returned {type(task).__name__}, not a Task")
     return task
+
+
+def _typed_options(
+    name: str, factory: Callable[..., Any], options: dict[str, Any]
+) -> dict[str, Any]:
+    """The options converted to the types the factory's signature annotates
+    (`-T size=abc` for `size: int` is a TaskError naming the option, not a traceback)."""
+    try:
+        params = inspect.signature(factory, eval_str=True).parameters
+    except (NameError, TypeError):  # annotations this module cannot resolve: pass as given
+        return options
+    typed = dict(options)
+    for key, value in options.items():
+        param = params.get(key)
+        if param is None or param.annotation is inspect.Parameter.empty or key == "variant":
+            continue
+        if param.kind is inspect.Parameter.VAR_KEYWORD:
+            continue
+        try:
+            typed[key] = TypeAdapter(param.annotation).validate_python(value)
+        except ValidationError:
+            kind = getattr(param.annotation, "__name__", str(param.annotation))
+            raise TaskError(
+                f"task {name!r} option {key}={value!r} must be of type {kind} "
+                f"(e.g. -T {key}={param.default if param.default is not inspect.Parameter.empty else '...'})"
+            ) from None
+        except Exception:  # an annotation pydantic cannot check: the factory checks it
+            continue
+    return typed

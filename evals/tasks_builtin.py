@@ -147,8 +147,10 @@ def reasoning_gym_task(
     try:
         dataset = reasoning_gym.create_dataset(variant, size=int(size), seed=int(seed), **config)
     except Exception as exc:  # its config validation raises assorted types
+        given = {"size": size, "seed": seed, **config}
+        shown = ", ".join(f"{k}={v!r}" for k, v in given.items())
         raise TaskError(
-            f"reasoning-gym data set {variant!r} rejected options {config}: {exc}"
+            f"reasoning-gym data set {variant!r} rejected options {shown}: {exc}"
         ) from exc
     samples = [
         EvalSample(

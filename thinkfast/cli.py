@@ -4,13 +4,15 @@ Each module named in COMMANDS exposes `add_commands(subparsers)`, which adds its
 sub-parsers and sets `func(args) -> int` on them. Only the module of the command being
 run is imported; the others appear in `--help` from the one-line summaries below, so
 `thinkfast --help` and `--version` load no layer at all. Errors of the ThinkfastError
-family are printed as one line (no traceback) and exit with status 2.
+family are printed as one line (no traceback) and exit with status 2; a reader that
+closes the pipe early (`thinkfast ask ... | head`) ends the command quietly.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from thinkfast import __version__
@@ -59,13 +61,21 @@ def main(argv: list[str] | None = None) -> int:
     from thinkfast.engine.errors import ThinkfastError  # loaded by the command already
 
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # inside the try: a closed pipe shows here, not at exit
+        return status
     except ThinkfastError as exc:
         print(f"thinkfast: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("thinkfast: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`). As the Python docs advise for SIGPIPE, point
+        # stdout at devnull so the interpreter's final flush cannot raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a command killed by it
 
 
 if __name__ == "__main__":
