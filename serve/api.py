@@ -31,6 +31,7 @@ __all__ = [
     "completion_requests",
     "validation_message",
     "engine_error",
+    "log_ignored",
 ]
 
 log = logging.getLogger("thinkfast.serve")
@@ -94,11 +95,22 @@ class ServerLimits(BaseModel):
     max_in_flight: int = Field(
         256, ge=1, description="generation requests served at once; more get 429 + Retry-After"
     )
+    max_scaffold_tokens: int = Field(
+        200_000, ge=1, description="token budget (all calls, all roles) of one scaffold"
+    )
+    option_caps: dict[str, int] = Field(
+        default_factory=lambda: {"n": 64},
+        description="largest integer value a client may give each strategy option",
+    )
 
 
 # -- request schemas ------------------------------------------------------------------
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
+# Top-level bodies take unknown fields, as vLLM does: real clients send fields this server
+# does not know (its_hub writes a literal "extra_body": {}); they are logged once per name
+# and listed back (`ignored_fields`). Wrong VALUES of known fields are still rejected.
+_TOP = ConfigDict(extra="allow", strict=True)
 
 
 class _TextPart(BaseModel):
@@ -127,11 +139,24 @@ class _StreamOptions(BaseModel):
     include_usage: bool = False
 
 
+# Known OpenAI fields with no meaning here, and the values that ask for nothing.
+_UNSUPPORTED: dict[str, tuple[Any, ...]] = {
+    "tools": (None, []),
+    "tool_choice": (None, "none", "auto"),
+    "functions": (None, []),
+    "function_call": (None, "none", "auto"),
+    "logit_bias": (None, {}),
+    "audio": (None,),
+    "prediction": (None,),
+    "modalities": (None, ["text"]),
+}
+
+
 class _SamplingBody(BaseModel):
     """Fields both endpoints share. Penalties are accepted only at their neutral value,
     so a client never silently gets sampling it did not ask for."""
 
-    model_config = _STRICT
+    model_config = _TOP
     model: str
     n: int = Field(1, ge=1)
     max_tokens: int | None = Field(None, ge=1)
@@ -145,6 +170,31 @@ class _SamplingBody(BaseModel):
     user: str | None = None
     frequency_penalty: float | None = None
     presence_penalty: float | None = None
+    reasoning_effort: str | None = Field(
+        None, description="maps to a strategy preset (thinkfast serve --effort LEVEL=SPEC)"
+    )
+
+    def check_unsupported(self) -> None:
+        """OpenAI fields that would change the answer in ways this server cannot honour:
+        accepted at their neutral value (ignored like any unknown field), else a 400."""
+        extra = self.model_extra or {}
+        for name, neutral in _UNSUPPORTED.items():
+            if name in extra and extra[name] not in neutral:
+                shown = " or ".join(repr(v) for v in neutral)
+                raise ApiError(
+                    400,
+                    f"{name} is not supported by this server; send {shown} or leave it out",
+                    param=name,
+                )
+
+    def ignored_fields(self) -> list[str]:
+        """Unknown top-level fields, ignored (a `thinkfast` object is read, not ignored;
+        so is an `extra_body` object that carries one)."""
+        extra = dict(self.model_extra or {})
+        extra.pop("thinkfast", None)
+        if isinstance(extra.get("extra_body"), dict) and "thinkfast" in extra["extra_body"]:
+            extra.pop("extra_body")
+        return sorted(extra)
 
     def stops(self) -> list[str]:
         stops = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
@@ -204,7 +254,7 @@ def parse_body(raw: bytes, schema: type[BaseModel]) -> Any:
     if not raw.strip():
         raise ApiError(400, "the request body is empty; send a JSON object")
     try:
-        return schema.model_validate_json(raw)
+        body = schema.model_validate_json(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         if first["type"] in ("json_invalid", "json_type"):
@@ -213,6 +263,20 @@ def parse_body(raw: bytes, schema: type[BaseModel]) -> Any:
             raise ApiError(400, "the request body must be a JSON object") from None
         message, param = validation_message(exc)
         raise ApiError(400, f"invalid request: {message}", param=param) from None
+    if isinstance(body, _SamplingBody):
+        body.check_unsupported()
+    return body
+
+
+_logged_ignored: set[str] = set()
+
+
+def log_ignored(names: list[str]) -> None:
+    """Log each ignored field name once per process, so a chatty client fills no log."""
+    for name in names:
+        if name not in _logged_ignored:
+            _logged_ignored.add(name)
+            log.info("ignoring unknown request field %r (logged once)", name)
 
 
 # -- to GenerationRequests -----------------------------------------------------------
@@ -288,7 +352,11 @@ def completion_requests(
         )
     if body.best_of is not None and body.best_of != body.n:
         raise ApiError(
-            400, "best_of is not supported (use n, or a thinkfast strategy)", param="best_of"
+            400,
+            "best_of is not supported; use n for more samples, or the model name "
+            f"best_of_n:n={body.best_of}/{body.model} for the best of {body.best_of} "
+            "drafts (a thinkfast strategy)",
+            param="best_of",
         )
     prompt = body.prompt
     if isinstance(prompt, str):

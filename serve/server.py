@@ -36,9 +36,12 @@ from .api import (
     chat_request,
     completion_requests,
     engine_error,
+    log_ignored,
     parse_body,
 )
 from .responses import chat_response, completion_response, dumps
+from .scaffold_routes import ScaffoldRoutes
+from .scaffold_spec import EFFORT_PRESETS, split_model_name
 from .stream import CompletionStream
 
 try:
@@ -75,6 +78,7 @@ def _error(exc: ApiError) -> Response:
 # What a busy server tells clients to wait: long enough for a few decode batches to finish,
 # short enough that a retrying client (OpenAIEngine honours it) barely notices.
 BUSY_RETRY_AFTER_S = 1
+IGNORED_HEADER = "X-Thinkfast-Ignored-Fields"
 
 
 class _Slot:
@@ -118,6 +122,8 @@ class _Server:
         api_key: str | None,
         limits: ServerLimits,
         served_model_name: str | None,
+        strategy: str | None = None,
+        effort: dict[str, str | None] | None = None,
     ) -> None:
         self.engine = engine
         self.api_key = api_key
@@ -127,6 +133,11 @@ class _Server:
         self.names = {self.model, engine.model_name}
         self.created = int(time.time())
         self.in_flight = 0  # generation requests admitted and not yet finished
+        # scaffolded requests (strategies served as models); a bad --strategy or --effort
+        # spec fails here, before the server listens
+        self.scaffolds = ScaffoldRoutes(
+            self, default=strategy, effort={**EFFORT_PRESETS, **(effort or {})}
+        )
 
     # -- request plumbing ------------------------------------------------------------------
     def authorize(self, request: Request) -> None:
@@ -185,14 +196,19 @@ class _Server:
             slot.release()
         return response
 
-    def check_model(self, model: str) -> None:
-        if model not in self.names:
+    def check_model(self, model: str) -> str | None:
+        """Check the model name; the strategy spec it starts with (STRATEGY/MODEL), if any."""
+        spec, name = split_model_name(model)
+        if name not in self.names:
             raise ApiError(
                 404,
-                f"model {model!r} is not served here; available: {self.model!r}",
+                f"model {name!r} is not served here; available: {self.model!r}, or "
+                f"STRATEGY[:opt=val,...]/{self.model} for a scaffolded answer (GET /v1/models "
+                "lists the strategies)",
                 param="model",
                 code="model_not_found",
             )
+        return spec
 
     async def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
         try:
@@ -216,12 +232,15 @@ class _Server:
 
     async def models(self, request: Request) -> Response:
         self.authorize(request)
-        return _json({"object": "list", "data": [self._model_entry()]})
+        entry = self._model_entry()
+        return _json({"object": "list", "data": [entry, *self.scaffolds.model_entries(entry)]})
 
     async def model_info(self, request: Request) -> Response:
         self.authorize(request)
-        self.check_model(request.path_params["model"])
-        return _json(self._model_entry())
+        name = request.path_params["model"]
+        spec = self.check_model(name)
+        entry = self._model_entry()
+        return _json(self.scaffolds.model_entry(entry, spec) if spec else entry)
 
     async def health(self, request: Request) -> Response:
         return _json(
@@ -241,23 +260,39 @@ class _Server:
 
     async def _chat(self, request: Request, slot: _Slot) -> Response:
         body = parse_body(await self.read_body(request), ChatCompletionBody)
-        self.check_model(body.model)
+        ignored = body.ignored_fields()
+        log_ignored(ignored)
+        spec = self.scaffolds.spec_for(body, self.check_model(body.model))
+        if spec is not None:
+            return await self.scaffolds.chat(body, spec, slot, ignored)
         greq = chat_request(body, self.limits, self.engine.count_tokens, self.engine.context_length)
         if body.stream:
-            return await self.stream(True, [greq], body, slot)
+            return self.ignoring(await self.stream(True, [greq], body, slot), ignored)
         [generation] = await self.generate([greq])
-        return _json(chat_response(self.model, generation))
+        return self.ignoring(_json(chat_response(self.model, generation)), ignored)
 
     async def _completions(self, request: Request, slot: _Slot) -> Response:
         body = parse_body(await self.read_body(request), CompletionBody)
-        self.check_model(body.model)
+        ignored = body.ignored_fields()
+        log_ignored(ignored)
+        spec = self.scaffolds.spec_for(body, self.check_model(body.model))
+        if spec is not None:
+            return await self.scaffolds.completions(body, spec, slot, ignored)
         greqs = completion_requests(
             body, self.limits, self.engine.count_tokens, self.engine.context_length
         )
         if body.stream:
-            return await self.stream(False, greqs, body, slot)
+            return self.ignoring(await self.stream(False, greqs, body, slot), ignored)
         generations = await self.generate(greqs)
-        return _json(completion_response(self.model, generations, greqs))
+        return self.ignoring(_json(completion_response(self.model, generations, greqs)), ignored)
+
+    @staticmethod
+    def ignoring(response: Response, ignored: list[str]) -> Response:
+        """Name the request's ignored fields in a header (scaffolds also list them in the
+        `thinkfast` object)."""
+        if ignored:
+            response.headers[IGNORED_HEADER] = ",".join(ignored)
+        return response
 
     # -- streaming -------------------------------------------------------------------------
     async def stream(
@@ -265,6 +300,10 @@ class _Server:
     ) -> StreamingResponse:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         events = await CompletionStream(self.engine, self.model, chat).open(requests, include_usage)
+        return self.sse(events, slot)
+
+    def sse(self, events: AsyncIterator[str], slot: _Slot) -> StreamingResponse:
+        """An SSE response of `events` that gives the slot back however it ends."""
 
         async def releasing() -> AsyncIterator[str]:
             try:
@@ -311,13 +350,21 @@ def create_app(
     api_key: str | None = None,
     limits: ServerLimits | None = None,
     served_model_name: str | None = None,
+    strategy: str | None = None,
+    effort: dict[str, str | None] | None = None,
 ) -> Starlette:
-    """The ASGI app serving `engine`; mount it anywhere or run it with `serve`."""
+    """The ASGI app serving `engine`; mount it anywhere or run it with `serve`.
+
+    `strategy` (a spec such as "best_of_n:n=4") scaffolds every request that names no
+    strategy of its own; `effort` overrides reasoning_effort presets (level -> spec or None).
+    """
     server = _Server(
         engine,
         api_key=api_key,
         limits=limits or ServerLimits(),
         served_model_name=served_model_name,
+        strategy=strategy,
+        effort=effort,
     )
     return server.app()
 
@@ -361,11 +408,20 @@ def serve(
     served_model_name: str | None = None,
     log_level: str = "info",
     on_ready: Callable[[str], None] | None = None,
+    strategy: str | None = None,
+    effort: dict[str, str | None] | None = None,
 ) -> None:
     """Serve until interrupted (blocking). `port=0` picks a free port; `on_ready` gets the URL."""
     if not _is_loopback(host) and api_key is None:
         log.warning("serving on %s without --api-key: anyone who can reach it may use it", host)
-    app = create_app(engine, api_key=api_key, limits=limits, served_model_name=served_model_name)
+    app = create_app(
+        engine,
+        api_key=api_key,
+        limits=limits,
+        served_model_name=served_model_name,
+        strategy=strategy,
+        effort=effort,
+    )
     sock = _bind(host, port)
     server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, lifespan="off"))
     if on_ready is not None:

@@ -59,8 +59,10 @@ def chat_req(text: str = PROMPT, **kw) -> GenerationRequest:
 
 
 def test_models_lists_the_served_model(client, engine):
-    [model] = client.models.list().data
+    model, *scaffolds = client.models.list().data
     assert model.id == engine.model_name
+    # every strategy is listed as STRATEGY/MODEL too (tests/serve/test_scaffold.py)
+    assert all(m.id.endswith("/" + engine.model_name) for m in scaffolds)
     assert model.model_extra["context_length"] == engine.context_length
     assert client.models.retrieve(engine.model_name).id == engine.model_name
     with pytest.raises(openai.NotFoundError):
@@ -304,7 +306,14 @@ def _bad_requests(model: str) -> list[tuple[str, str, object, int, str]]:
         ("POST", chat, {**ok, "top_logprobs": 2}, 400, "logprobs"),
         ("POST", chat, {**ok, "top_logprobs": 50, "logprobs": True}, 400, "top_logprobs"),
         ("POST", chat, {**ok, "frequency_penalty": 1.0}, 400, "frequency_penalty"),
-        ("POST", chat, {**ok, "tools": []}, 400, "tools"),
+        (
+            "POST",
+            chat,
+            {**ok, "tools": [{"type": "function", "function": {"name": "f"}}]},
+            400,
+            "tools",
+        ),
+        ("POST", chat, {**ok, "logit_bias": {"5": 10}}, 400, "logit_bias"),
         ("POST", chat, {**ok, "stream": "yes"}, 400, "stream"),
         ("POST", chat, {**ok, "response_format": {"type": "json_schema"}}, 400, "response_format"),
         (

@@ -1,0 +1,233 @@
+"""Running a scaffold for one HTTP request: n independent `astream` runs of a strategy.
+
+`Scaffold(engine, spec, settings)` turns what the client sent into `astream` options:
+the seed (choice i runs with seed + i, so the whole scaffold repeats), the budget, and
+the client's sampling settings. `temperature`, `top_p` and `top_k` become the strategy's
+options where it has such an option and the client's spec did not set it; otherwise they,
+`max_tokens` and `stop` apply to the drafter roles (the roles that write answers: `draft*`
+and `refine`) through `DrafterEngine`, which rewrites those requests on their way to the
+engine. `check()` does everything that can fail with a 4xx before a byte is sent;
+`events()` merges the choices' progress events as they happen, each tagged with its
+choice, and cancelling it (a client that hung up) cancels every pending engine call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from thinkfast.engine.base import Engine, TextStream
+from thinkfast.engine.errors import ThinkfastError
+from thinkfast.engine.types import Generation, GenerationRequest
+from thinkfast.orchestrator.api import astream, pack_for, run_context
+from thinkfast.orchestrator.errors import (
+    AllBranchesFailedError,
+    BudgetExhaustedError,
+    StrategyConfigError,
+)
+from thinkfast.orchestrator.events import Event
+from thinkfast.orchestrator.prompt_pack import PromptPackError
+
+from .api import ApiError, engine_error
+from .scaffold_spec import ScaffoldSpec
+
+__all__ = ["DrafterEngine", "SamplingSettings", "Scaffold", "question_from_messages"]
+
+_SAMPLING_OPTIONS = ("temperature", "top_p", "top_k")
+
+
+def is_drafter(role: str) -> bool:
+    """Roles whose text becomes an answer: every draft prompt and the refiner."""
+    return role.startswith("draft") or role == "refine"
+
+
+@dataclass
+class SamplingSettings:
+    """What the client sent about sampling; None = not sent."""
+
+    n: int = 1
+    seed: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    max_tokens: int | None = None
+    stop: list[str] = field(default_factory=list)
+
+
+class DrafterEngine(Engine):
+    """`base`, with the client's settings put on every request a drafter role makes.
+
+    max_tokens only lowers the role's allowance (the pack knows what a full answer
+    needs); stop strings are added to the pack's. Everything else is `base`'s."""
+
+    def __init__(self, base: Engine, overrides: dict[str, Any]) -> None:
+        self.base = base
+        self.overrides = overrides
+        for name in ("model_name", "context_length", "hardware", "project_as", "pace"):
+            setattr(self, name, getattr(base, name))
+        self.model_config = base.model_config
+
+    def __getattr__(self, name: str) -> Any:  # checkpoint, model_spec, ...: the base's
+        return getattr(self.base, name)
+
+    def _rewrite(self, request: GenerationRequest) -> GenerationRequest:
+        if not is_drafter(str(request.metadata.get("role", ""))):
+            return request
+        update = {k: v for k, v in self.overrides.items() if k not in ("max_tokens", "stop")}
+        if self.overrides.get("max_tokens") is not None:
+            update["max_tokens"] = min(request.max_tokens, self.overrides["max_tokens"])
+        if self.overrides.get("stop"):
+            update["stop"] = list(dict.fromkeys([*request.stop, *self.overrides["stop"]]))
+        return request.model_copy(update=update)
+
+    async def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        return await self.base.generate([self._rewrite(r) for r in requests])
+
+    def stream(self, request: GenerationRequest) -> TextStream:
+        return self.base.stream(self._rewrite(request))
+
+    def count_tokens(self, request: GenerationRequest) -> int:
+        return self.base.count_tokens(request)
+
+    def describe(self) -> dict[str, Any]:
+        return self.base.describe()
+
+
+def question_from_messages(messages: Sequence[Any]) -> str:
+    """The question a strategy answers: the last user message, after the earlier turns
+    (system included) written as `Role: text` lines when there are any."""
+    last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
+    if last_user is None:
+        raise ApiError(
+            400,
+            "a scaffolded chat needs a user message to answer; got roles "
+            + ", ".join(m.role for m in messages),
+            param="messages",
+        )
+    text = messages[last_user].content
+    earlier = [m for m in messages[:last_user] if m.content.strip()]
+    if not earlier:
+        return text
+    context = "\n".join(f"{m.role.capitalize()}: {m.content}" for m in earlier)
+    return f"{context}\nUser: {text}"
+
+
+def scaffold_error(exc: BaseException) -> ApiError:
+    """What a scaffold raised, as the HTTP answer: the client's mistakes are 4xx."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, PromptPackError):
+        return ApiError(400, str(exc), param="model", code="role_missing")
+    if isinstance(exc, BudgetExhaustedError):
+        return ApiError(400, str(exc), param="thinkfast.budget", code="budget_too_small")
+    if isinstance(exc, StrategyConfigError):
+        return ApiError(400, str(exc), param="thinkfast", code="invalid_strategy_option")
+    if isinstance(exc, AllBranchesFailedError):
+        return ApiError(502, f"the engine failed: {exc}", type="server_error")
+    if isinstance(exc, ThinkfastError):
+        return engine_error(exc)
+    return engine_error(exc)
+
+
+class Scaffold:
+    """The n scaffolds of one request over `engine`."""
+
+    def __init__(self, engine: Engine, spec: ScaffoldSpec, settings: SamplingSettings) -> None:
+        self.base = engine
+        self.spec = spec
+        self.settings = settings
+        strategy = spec.strategy
+        given = set(strategy.model_fields_set)
+        fields = type(strategy).model_fields
+        moved: dict[str, Any] = {}  # client sampling settings that become strategy options
+        overrides: dict[str, Any] = {}  # the rest, for the drafter's requests
+        for name in _SAMPLING_OPTIONS:
+            value = getattr(settings, name)
+            if value is None:
+                continue
+            if name in fields:
+                if name not in given:
+                    moved[name] = value
+            else:
+                overrides[name] = value
+        if moved:
+            options = {k: getattr(strategy, k) for k in strategy.model_fields_set} | moved
+            strategy = type(strategy).from_options(**options)
+        self.strategy = strategy
+        if settings.max_tokens is not None:
+            overrides["max_tokens"] = settings.max_tokens
+        if settings.stop:
+            overrides["stop"] = list(settings.stop)
+        self.engine = DrafterEngine(engine, overrides) if overrides else engine
+        self.pack = pack_for(engine)
+
+    def _options(self, index: int) -> dict[str, Any]:
+        seed = self.settings.seed
+        return {
+            "pack": self.pack,
+            "seed": None if seed is None else seed + index,
+            **self.spec.budget,
+        }
+
+    def check(self) -> None:
+        """Roles, budget and profile, checked before anything runs (4xx on failure)."""
+        try:
+            run_context(self.engine, strategy=self.strategy, **self._options(0))
+        except Exception as exc:
+            raise scaffold_error(exc) from None
+
+    async def events(self, questions: Sequence[str]) -> AsyncIterator[tuple[int, Event]]:
+        """(choice, event) as they happen, for n scaffolds of each question, choice
+        numbered question-major (question q, scaffold j -> q * n + j). The last event of
+        each choice has kind "answer" with the Answer in `result`."""
+        n = self.settings.n
+        queue: asyncio.Queue[tuple[int, Event | BaseException | None]] = asyncio.Queue()
+
+        async def run(choice: int, question: str, index: int) -> None:
+            try:
+                async for event in astream(
+                    question, self.strategy, self.engine, **self._options(index)
+                ):
+                    await queue.put((choice, event))
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+                await queue.put((choice, exc))
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+            finally:
+                await queue.put((choice, None))
+
+        tasks = [
+            asyncio.create_task(run(q * n + j, question, j))
+            for q, question in enumerate(questions)
+            for j in range(n)
+        ]
+        running = len(tasks)
+        try:
+            while running:
+                choice, item = await queue.get()
+                if item is None:
+                    running -= 1
+                elif isinstance(item, BaseException):
+                    if isinstance(item, asyncio.CancelledError):
+                        continue
+                    raise scaffold_error(item)
+                else:
+                    yield choice, item
+        finally:
+            # a client gone, or one choice failed: stop every engine call still pending
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def run(self, questions: Sequence[str]) -> tuple[list[Any], dict[int, list[Event]]]:
+        """Every choice's Answer (in choice order) and its progress events."""
+        answers: dict[int, Any] = {}
+        progress: dict[int, list[Event]] = {}
+        async for choice, event in self.events(questions):
+            if event.kind == "answer":
+                answers[choice] = event.result
+            else:
+                progress.setdefault(choice, []).append(event)
+        return [answers[i] for i in sorted(answers)], progress
