@@ -26,12 +26,14 @@ from ..checkpoint.record import Checkpoint
 from ..errors import ContextLengthError, EngineError, InvalidRequestError
 from ..hardware.stamping import EmulatedEngine
 from ..types import Generation, GenerationRequest
-from .config import ModelArgs
+from . import quant
 from .blas import blas_threads_from
+from .config import ModelArgs
 from .model import Transformer
 from .prefix_cache import DEFAULT_PREFIX_CACHE_BYTES, PrefixCache
 from .scheduler import BatchRecord, Scheduler
 from .sequence import Job
+from .structured import ConstraintCompiler
 from .tokenizer import TextCodec
 
 __all__ = ["LocalEngine"]
@@ -50,10 +52,13 @@ class LocalEngine(EmulatedEngine):
         max_batch_tokens: int = 65536,
         prefix_cache_bytes: int = DEFAULT_PREFIX_CACHE_BYTES,
         blas_threads: int | None = None,
+        weights: str = "auto",
     ) -> None:
         """`prefix_cache_bytes`: cap on the KV kept for reuse by later prompts (0: no prompt
         caching); `blas_threads`: numpy's BLAS threads while the engine computes (default
-        $THINKFAST_BLAS_THREADS, else 1; docs/engine.md)."""
+        $THINKFAST_BLAS_THREADS, else 1; docs/engine.md), also the quantized kernels' threads;
+        `weights`: "auto" (GGUF blocks stay quantized, compiled kernels), "float32" (the
+        numpy reference path) or "int8" (float checkpoints quantized too), docs/gguf.md."""
         if max_batch_tokens < 1:
             raise InvalidRequestError(f"max_batch_tokens must be >= 1, got {max_batch_tokens}")
         if isinstance(prefix_cache_bytes, bool) or not isinstance(prefix_cache_bytes, int):
@@ -68,7 +73,8 @@ class LocalEngine(EmulatedEngine):
         self.blas_threads = blas_threads_from(blas_threads)
         self.checkpoint: Checkpoint = load_checkpoint(model)
         self.args = ModelArgs.from_hf(self.checkpoint.config)
-        self.model = Transformer(self.args, self.checkpoint.weights)
+        quant.set_threads(self.blas_threads)
+        self.model = Transformer(self.args, self.checkpoint.weights, weight_format=weights)
         self.codec = TextCodec(self.checkpoint)
         self.tokenizer = self.checkpoint.tokenizer
         self.model_name = self.checkpoint.name
@@ -87,6 +93,7 @@ class LocalEngine(EmulatedEngine):
             prefix_cache=PrefixCache(prefix_cache_bytes) if prefix_cache_bytes else None,
             blas_threads=self.blas_threads,
         )
+        self.constraints = ConstraintCompiler(self.checkpoint, self.eos_ids)
         self._closed = False
 
     @property
@@ -147,11 +154,11 @@ class LocalEngine(EmulatedEngine):
             raise EngineError("this LocalEngine was closed; create a new one")
         if request.top_logprobs and not request.logprobs:
             raise InvalidRequestError("top_logprobs needs logprobs=true (as in the OpenAI API)")
-        fmt = request.response_format
+        fmt = request.response_format  # JSON modes were read into request.constraint
         if fmt and fmt.get("type", "text") != "text":
             raise InvalidRequestError(
-                f"LocalEngine does not constrain output; response_format {fmt.get('type')!r} is "
-                "not supported (accepted: none or {'type': 'text'})"
+                f"response_format {fmt.get('type')!r} is not supported (accepted: text, "
+                "json_object, json_schema; or a constraint: regex, choice, grammar)"
             )
         prompt = np.array(self.codec.prompt_ids(request), dtype=np.int64)
         if len(prompt) == 0:
@@ -163,7 +170,16 @@ class LocalEngine(EmulatedEngine):
                 f"exceeds the context length of {self.model_name} ({self.context_length} tokens); "
                 "shorten the prompt or lower max_tokens"
             )
-        return Job(request=request, prompt=prompt, future=Future(), on_delta=on_delta)
+        # compiled here, on the caller's side, so a bad schema fails fast with a typed error
+        matcher = self.constraints.matcher(request.constraint) if request.constraint else None
+        return Job(
+            request=request,
+            prompt=prompt,
+            future=Future(),
+            on_delta=on_delta,
+            matcher=matcher,
+            banned_ids=self.constraints.banned_ids,
+        )
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import ModelLoadError
 from .config import ModelArgs, rope_inv_freq
+from .quant import build as quant_build
 
 __all__ = ["Transformer", "KVCache", "LayerWeights"]
 
@@ -115,17 +116,23 @@ class KVCache:
 
 
 class Transformer:
-    def __init__(self, args: ModelArgs, weights: dict[str, np.ndarray]) -> None:
+    def __init__(
+        self, args: ModelArgs, weights: dict[str, np.ndarray], weight_format: str = "float32"
+    ) -> None:
+        """`weight_format` (quant/build.py): "float32", or "auto" / "int8" to keep matrices
+        in quantized blocks applied by compiled kernels (QuantizedMatrix stands for Linear)."""
         self.args = args
+        self.weight_format = quant_build.check_mode(weight_format)
         w = _Weights(weights, args)
-        self.embed = w.take("model.embed_tokens.weight", (args.vocab_size, args.dim))
+        vd = (args.vocab_size, args.dim)
+        embed = quant_build.embedding(weights, "model.embed_tokens.weight", vd, weight_format)
+        self.embed = embed if embed is not None else w.take("model.embed_tokens.weight", vd)
         self.layers = [self._layer(w, i) for i in range(args.n_layers)]
         self.norm = w.take("model.norm.weight", (args.dim,))
         if args.tie_word_embeddings or "lm_head.weight" not in weights:
-            head = self.embed
+            self.lm_head = embed if embed is not None else Linear(self.embed)
         else:
-            head = w.take("lm_head.weight", (args.vocab_size, args.dim))
-        self.lm_head = Linear(head)
+            self.lm_head = self._linear(w, ["lm_head.weight"], [vd], None)
         self.inv_freq = rope_inv_freq(args).astype(F32)  # float32 as transformers computes it
         self._cos = np.zeros((0, args.head_dim // 2), dtype=F32)
         self._sin = self._cos
@@ -137,9 +144,6 @@ class Transformer:
     def _layer(self, w: _Weights, i: int) -> LayerWeights:
         a, p = self.args, f"model.layers.{i}."
         q_out, kv_out = a.n_heads * a.head_dim, a.n_kv_heads * a.head_dim
-        wq = w.take(p + "self_attn.q_proj.weight", (q_out, a.dim))
-        wk = w.take(p + "self_attn.k_proj.weight", (kv_out, a.dim))
-        wv = w.take(p + "self_attn.v_proj.weight", (kv_out, a.dim))
         bqkv = None
         if a.qkv_bias:
             bqkv = np.concatenate(
@@ -149,8 +153,6 @@ class Transformer:
                     w.take(p + "self_attn.v_proj.bias", (kv_out,)),
                 ]
             )
-        gate = w.take(p + "mlp.gate_proj.weight", (a.intermediate_size, a.dim))
-        up = w.take(p + "mlp.up_proj.weight", (a.intermediate_size, a.dim))
         b_gate_up = b_down = None
         if a.mlp_bias:
             b_gate_up = np.concatenate(
@@ -158,15 +160,33 @@ class Transformer:
             )
             b_down = w.take(p + "mlp.down_proj.bias", None)
         bo = w.take(p + "self_attn.o_proj.bias", None) if a.o_bias else None
-        wo = w.take(p + "self_attn.o_proj.weight", (a.dim, q_out))
-        down = w.take(p + "mlp.down_proj.weight", (a.dim, a.intermediate_size))
+        attn, mlp, inter = p + "self_attn.", p + "mlp.", a.intermediate_size
         return LayerWeights(
             attn_norm=w.take(p + "input_layernorm.weight", (a.dim,)),
-            qkv=Linear(np.concatenate([wq, wk, wv]), bqkv),  # q, k, v in one product
-            o=Linear(wo, bo),
+            qkv=self._linear(  # q, k, v in one product
+                w,
+                [attn + "q_proj.weight", attn + "k_proj.weight", attn + "v_proj.weight"],
+                [(q_out, a.dim), (kv_out, a.dim), (kv_out, a.dim)],
+                bqkv,
+            ),
+            o=self._linear(w, [attn + "o_proj.weight"], [(a.dim, q_out)], bo),
             mlp_norm=w.take(p + "post_attention_layernorm.weight", (a.dim,)),
-            gate_up=Linear(np.concatenate([gate, up]), b_gate_up),  # gate, up in one product
-            down=Linear(down, b_down),
+            gate_up=self._linear(  # gate, up in one product
+                w,
+                [mlp + "gate_proj.weight", mlp + "up_proj.weight"],
+                [(inter, a.dim)] * 2,
+                b_gate_up,
+            ),
+            down=self._linear(w, [mlp + "down_proj.weight"], [(a.dim, inter)], b_down),
+        )
+
+    def _linear(self, w: _Weights, names: list[str], shapes: list[tuple[int, int]], bias):
+        """One (fused) projection: quantized blocks where the weights mode allows, else float32."""
+        fused = quant_build.linear(w.weights, names, shapes, bias, self.weight_format)
+        if fused is not None:
+            return fused
+        return Linear(
+            np.concatenate([w.take(n, s) for n, s in zip(names, shapes, strict=True)]), bias
         )
 
     @property

@@ -103,6 +103,13 @@ class GGUFWeights(Mapping[str, np.ndarray]):
     def shape(self, name: str) -> tuple[int, ...]:
         return self._entries[name][0].shape
 
+    def raw(self, name: str) -> tuple[np.ndarray, int]:
+        """Raw block bytes [rows, bytes per row] (q/k rows in HF order) and the ggml type,
+        for runtimes that keep weights quantized (engine/local/quant)."""
+        tensor, heads = self._entries[name]
+        data = tensor.data if heads is None else unpermute_rotary(tensor.data, heads)
+        return data, tensor.ggml_type
+
     def source(self, name: str) -> GGUFTensor:
         """The GGUF tensor (name, ggml type, raw bytes) an HF parameter comes from."""
         return self._entries[name][0]
