@@ -79,6 +79,16 @@ def engine_error(exc: BaseException) -> ApiError:
         return ApiError(400, str(exc), param="messages", code="context_length_exceeded")
     if isinstance(exc, InvalidRequestError):
         return ApiError(400, str(exc))
+    retry_after = getattr(exc, "retry_after_s", None)
+    if isinstance(exc, EngineError) and retry_after is not None:  # a saturated endpoint pool
+        seconds = max(1, round(retry_after))
+        return ApiError(
+            429,
+            f"the server is busy: {exc}; retry after {seconds}s",
+            type="rate_limit_error",
+            code="server_busy",
+            headers={"Retry-After": str(seconds)},
+        )
     if isinstance(exc, EngineError | ThinkfastError):
         return ApiError(500, f"the engine failed: {exc}", type="server_error")
     log.exception("unexpected error while serving a request", exc_info=exc)

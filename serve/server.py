@@ -171,6 +171,16 @@ class _Server:
         """A slot for one generation request, or 429 when `max_in_flight` are running
         (the engine would only queue them, holding memory and connections meanwhile)."""
         limit = self.limits.max_in_flight
+        saturated = getattr(self.engine, "saturated", None)  # an endpoint pool at its limits
+        if callable(saturated) and saturated():
+            raise ApiError(
+                429,
+                f"the server is busy: every upstream endpoint is at its concurrency limit; "
+                f"retry after {BUSY_RETRY_AFTER_S}s",
+                type="rate_limit_error",
+                code="server_busy",
+                headers={"Retry-After": str(BUSY_RETRY_AFTER_S)},
+            )
         if self.in_flight >= limit:
             raise ApiError(
                 429,
