@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .constraint import OutputConstraint, constraint_from_response_format
+
 __all__ = [
     "ChatMessage",
     "GenerationRequest",
@@ -49,6 +51,11 @@ class GenerationRequest(BaseModel):
     logprobs: bool = False
     top_logprobs: int = Field(0, ge=0, le=20)
     response_format: dict[str, Any] | None = None
+    constraint: OutputConstraint | None = Field(
+        None,
+        description="the shape the output must take (JSON schema, any JSON object, regex, "
+        "choice, Lark grammar); a JSON response_format is read into it",
+    )
     metadata: dict[str, Any] = Field(
         default_factory=dict, description="caller's tags (role, node ...); engines ignore them"
     )
@@ -67,6 +74,15 @@ class GenerationRequest(BaseModel):
             raise ValueError("prompt_ids must not be empty")
         if any(not s for s in self.stop):
             raise ValueError("stop strings must be non-empty")
+        fmt = self.response_format
+        if fmt and fmt.get("type") in ("text", "json_object", "json_schema"):
+            # One place for the output's shape: OpenAI's JSON modes become the constraint;
+            # other (provider-specific) formats stay for remote engines to pass on.
+            from_format = constraint_from_response_format(fmt)
+            if from_format is not None and self.constraint not in (None, from_format):
+                raise ValueError("give response_format or constraint, not two different ones")
+            self.constraint = self.constraint or from_format
+            self.response_format = None
         return self
 
 
@@ -93,6 +109,11 @@ class Sample(BaseModel):
         0.0, description="sum of the chosen tokens' logprobs, always filled"
     )
     logprobs: list[TokenLogprob] | None = None
+    constraint_complete: bool | None = Field(
+        None,
+        description="constrained samples only: False when max_tokens ended the output "
+        "(finish_reason 'length') before it completed the constraint",
+    )
 
     @property
     def mean_logprob(self) -> float:

@@ -33,6 +33,7 @@ from .model import Transformer
 from .prefix_cache import DEFAULT_PREFIX_CACHE_BYTES, PrefixCache
 from .scheduler import BatchRecord, Scheduler
 from .sequence import Job
+from .structured import ConstraintCompiler
 from .tokenizer import TextCodec
 
 __all__ = ["LocalEngine"]
@@ -92,6 +93,7 @@ class LocalEngine(EmulatedEngine):
             prefix_cache=PrefixCache(prefix_cache_bytes) if prefix_cache_bytes else None,
             blas_threads=self.blas_threads,
         )
+        self.constraints = ConstraintCompiler(self.checkpoint, self.eos_ids)
         self._closed = False
 
     @property
@@ -152,11 +154,11 @@ class LocalEngine(EmulatedEngine):
             raise EngineError("this LocalEngine was closed; create a new one")
         if request.top_logprobs and not request.logprobs:
             raise InvalidRequestError("top_logprobs needs logprobs=true (as in the OpenAI API)")
-        fmt = request.response_format
+        fmt = request.response_format  # JSON modes were read into request.constraint
         if fmt and fmt.get("type", "text") != "text":
             raise InvalidRequestError(
-                f"LocalEngine does not constrain output; response_format {fmt.get('type')!r} is "
-                "not supported (accepted: none or {'type': 'text'})"
+                f"response_format {fmt.get('type')!r} is not supported (accepted: text, "
+                "json_object, json_schema; or a constraint: regex, choice, grammar)"
             )
         prompt = np.array(self.codec.prompt_ids(request), dtype=np.int64)
         if len(prompt) == 0:
@@ -168,7 +170,16 @@ class LocalEngine(EmulatedEngine):
                 f"exceeds the context length of {self.model_name} ({self.context_length} tokens); "
                 "shorten the prompt or lower max_tokens"
             )
-        return Job(request=request, prompt=prompt, future=Future(), on_delta=on_delta)
+        # compiled here, on the caller's side, so a bad schema fails fast with a typed error
+        matcher = self.constraints.matcher(request.constraint) if request.constraint else None
+        return Job(
+            request=request,
+            prompt=prompt,
+            future=Future(),
+            on_delta=on_delta,
+            matcher=matcher,
+            banned_ids=self.constraints.banned_ids,
+        )
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -64,4 +64,6 @@ def _sample(row: Row, codec: TextCodec, eos: set[int], with_logprobs: bool) -> S
         finish_reason=row.finish or "length",
         cumulative_logprob=float(sum(row.logprobs)),
         logprobs=logprobs,
+        # a constrained row cut by max_tokens says that its output is unfinished
+        constraint_complete=None if row.matcher is None else bool(row.matcher.is_accepting()),
     )

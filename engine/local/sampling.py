@@ -104,4 +104,5 @@ def top_alternatives(logits_row: np.ndarray, lse: float, k: int) -> list[tuple[i
     k = min(k, logits_row.shape[0])
     idx = np.argpartition(-logits_row, k - 1)[:k]
     idx = idx[np.argsort(-logits_row[idx], kind="stable")]
-    return [(int(i), float(logits_row[i] - lse)) for i in idx]
+    # a constraint's mask leaves forbidden tokens at -inf: they are no alternatives
+    return [(int(i), float(logits_row[i] - lse)) for i in idx if np.isfinite(logits_row[i])]

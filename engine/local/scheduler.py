@@ -25,6 +25,7 @@ from .output import complete
 from .prefix_cache import PrefixCache
 from .sampling import choose
 from .sequence import Job, open_rows, record_step
+from .structured import apply_constraints
 from .tokenizer import TextCodec
 
 __all__ = ["BatchRecord", "Scheduler"]
@@ -158,6 +159,8 @@ class Scheduler:
         steps = 0
         while True:
             steps += 1
+            # masked before sampling: seeded draws and logprobs see the constrained distribution
+            apply_constraints(batch.rows, logits, self.eos_ids)
             tokens = choose(logits, batch.params)
             record_step(batch.rows, logits, tokens, self.eos_ids, self.stopping)
             alive = np.array([row.finish is None for row in batch.rows], dtype=bool)

@@ -8,6 +8,10 @@ finishes, and streamed text sent without ever showing the start of a stop string
 Stop strings are cut from the text (as OpenAI does) but the tokens that made them stay in
 `token_ids` and in the usage count; an eos token ends a sample and is kept in `token_ids`
 but never rendered into the text.
+
+A constrained request's job holds one compiled matcher; each of its rows decodes with its
+own copy, which takes every sampled token and ends the row ("stop") once the grammar is
+complete. A row cut by max_tokens before that is marked `constraint_complete=False`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -41,6 +46,8 @@ class Job:
     ttft_s: float | None = None
     decode_start: float = 0.0
     rows: list[Row] = field(default_factory=list)
+    matcher: Any = None  # llguidance LLMatcher at the output's start; rows take copies
+    banned_ids: Any = None  # [k] ids a constrained row may never emit (the unknown token)
 
     @property
     def budget(self) -> int:
@@ -61,13 +68,19 @@ class Row:
     detok: IncrementalDetokenizer | None = None  # only for stop strings or streaming
     text: str | None = None  # final text when a stop string cut it
     streamed: int = 0  # characters of detok.text already sent
+    matcher: Any = None  # this row's own LLMatcher when the request is constrained
 
 
 def open_rows(job: Job, codec: TextCodec) -> list[Row]:
     """The job's n rows; they follow their text only when stop strings or streaming need it."""
     follow_text = bool(job.request.stop) or job.on_delta is not None
     job.rows = [
-        Row(job=job, max_tokens=job.request.max_tokens, detok=_detok(codec, follow_text))
+        Row(
+            job=job,
+            max_tokens=job.request.max_tokens,
+            detok=_detok(codec, follow_text),
+            matcher=None if job.matcher is None else job.matcher.deep_copy(),
+        )
         for _ in range(job.request.n)
     ]
     return job.rows
@@ -100,10 +113,20 @@ def record_step(
             row.finish = "stop"
         elif row.detok is not None and _feed_text(row, tok, eos_ids):
             row.finish = "stop"
+        elif row.matcher is not None and _grammar_complete(row.matcher, tok):
+            row.finish = "stop"
         elif len(row.tokens) >= row.max_tokens or job.cancelled or stopping:
             row.finish = "length"
         if row.finish and row.detok is not None and job.on_delta is not None:
             _emit(row, final=True)
+
+
+def _grammar_complete(matcher: Any, tok: int) -> bool:
+    """Advance the row's matcher by its token; True when the grammar admits nothing more.
+
+    (An eos token needs no advance: the mask allows it only where the grammar may end.)"""
+    matcher.consume_token(tok)
+    return bool(matcher.is_stopped())
 
 
 def _feed_text(row: Row, tok: int, eos_ids: np.ndarray) -> bool:

@@ -181,7 +181,7 @@ def test_typed_errors_say_what_is_accepted(engine):
     with pytest.raises(InvalidRequestError, match="n=1"):
         engine.generate_stream_sync(req(n=2))
     with pytest.raises(InvalidRequestError, match="response_format"):
-        engine.generate_sync([req(response_format={"type": "json_object"})])
+        engine.generate_sync([req(response_format={"type": "xml"})])
 
 
 async def test_close_fails_queued_calls_and_stops_running_ones(slow_engine):
