@@ -4,7 +4,8 @@
 take the same options for where the model runs and what its latency is projected onto:
 
     -m/--model NAME    bundled name, HF folder or .gguf file (here), or the model id a
-                       server runs (with --base-url or --provider)
+                       server runs (with --base-url or --provider; without -m, the
+                       server's only model, from its /v1/models)
     --base-url URL     an OpenAI-compatible server (default: $THINKFAST_BASE_URL)
     --provider NAME    a preset (cerebras, groq, openai, vllm, ...): its URL and key variable
     --api-key KEY      (default: the provider's key variable, else $THINKFAST_API_KEY)
@@ -27,7 +28,13 @@ from .base import Engine
 from .checkpoint import DEFAULT_MODEL
 from .errors import InvalidRequestError
 
-__all__ = ["DEFAULT_MODEL", "add_engine_arguments", "engine_from_args", "is_remote"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "add_engine_arguments",
+    "engine_from_args",
+    "is_remote",
+    "take_positional_model",
+]
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
@@ -78,6 +85,16 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def take_positional_model(args: argparse.Namespace, positional: str | None) -> None:
+    """Merge a command's positional MODEL (`generate MODEL PROMPT`, `serve MODEL`) into
+    -m/--model: either may name it, both only if they agree."""
+    if positional and args.model and positional != args.model:
+        raise InvalidRequestError(
+            f"two models named: {positional!r} and -m {args.model!r}; give one"
+        )
+    args.model = args.model or positional
+
+
 def is_remote(args: argparse.Namespace) -> bool:
     """Whether the options name a server rather than a model to load here."""
     return bool(args.base_url or args.provider)
@@ -93,12 +110,8 @@ def engine_from_args(args: argparse.Namespace) -> Engine:
     if is_remote(args):
         from .remote import OpenAIEngine
 
-        if not args.model:
-            raise InvalidRequestError(
-                "--base-url/--provider needs -m/--model NAME: the model the server should run"
-            )
         engine: Engine = OpenAIEngine(
-            args.model,
+            args.model or _served_model(args),
             provider=args.provider,
             base_url=args.base_url,
             api_key=args.api_key,
@@ -115,3 +128,36 @@ def engine_from_args(args: argparse.Namespace) -> Engine:
         )
     resolve_emulation(engine)
     return engine
+
+
+def _served_model(args: argparse.Namespace) -> str:
+    """The model id to use when -m is not given for a server: its only model (from
+    GET /v1/models); with several, an error listing them. Entries a thinkfast server
+    lists for its strategies (`best_of_n/MODEL`, marked `thinkfast.strategy`) are views
+    of its one model, not models of their own."""
+    import asyncio
+
+    from .remote import OpenAIEngine
+
+    probe = OpenAIEngine("?", provider=args.provider, base_url=args.base_url, api_key=args.api_key)
+
+    async def listed() -> list[str]:
+        try:
+            entries = await probe.list_models()
+        finally:
+            await probe.aclose()
+        return [
+            str(m["id"])
+            for m in entries
+            if m.get("id") and not (m.get("thinkfast") or {}).get("strategy")
+        ]
+
+    ids = asyncio.run(listed())
+    if len(ids) == 1:
+        return ids[0]
+    where = args.base_url or args.provider
+    if not ids:
+        raise InvalidRequestError(f"{where} lists no models on /v1/models; name one with -m")
+    raise InvalidRequestError(
+        f"{where} serves {len(ids)} models; name one with -m: {', '.join(sorted(ids))}"
+    )

@@ -11,7 +11,11 @@ import argparse
 import os
 import sys
 
-from thinkfast.engine.cli_options import add_engine_arguments, engine_from_args
+from thinkfast.engine.cli_options import (
+    add_engine_arguments,
+    engine_from_args,
+    take_positional_model,
+)
 from thinkfast.engine.remote.providers import THINKFAST_SERVE_PORT
 
 __all__ = ["add_commands"]
@@ -30,7 +34,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "served",
         nargs="?",
         metavar="MODEL",
-        help="the model to serve, as -m/--model takes it (as in `vllm serve MODEL`)",
+        help="the model to serve, as -m/--model takes it (as in `vllm serve MODEL`; "
+        "default: the shipped arith-tiny)",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=THINKFAST_SERVE_PORT, help="0 picks a free port")
@@ -75,11 +80,7 @@ def _run(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
         raise InvalidRequestError(f"bad server limits: {problems}") from None
-    if args.served and args.model and args.served != args.model:
-        raise InvalidRequestError(
-            f"two models named: {args.served!r} and -m {args.model!r}; give one"
-        )
-    args.model = args.model or args.served
+    take_positional_model(args, args.served)  # no model at all: the shipped arith-tiny
     # Unknown profile or spec names fail now, with the accepted names, not on every request.
     engine = engine_from_args(args)
 

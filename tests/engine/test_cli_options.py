@@ -24,7 +24,8 @@ def server_url():
 
 
 def generate_json(capsys, *argv: str) -> dict:
-    assert main(["generate", "12+30=", "--max-tokens", "8", "--json", *argv]) == 0
+    # --raw: a server does not say which prompt format its model was trained on
+    assert main(["generate", "12+30=", "--raw", "--max-tokens", "8", "--json", *argv]) == 0
     return json.loads(capsys.readouterr().out)
 
 
@@ -63,7 +64,7 @@ def test_ask_and_eval_take_the_same_remote_options(capsys, tmp_path, server_url,
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["generate", "hi", "--base-url", "http://127.0.0.1:9/v1"], "needs -m/--model"),
+        (["generate", "hi", "--base-url", "http://127.0.0.1:9/v1"], "GET /models"),
         (["ask", "1+1", "--provider", "nope", "-m", "x"], "unknown provider"),
         (["generate", "hi", "--hardware", "cs3,nope"], "nope"),
         (["serve", MODEL, "-m", "other"], "two models named"),
@@ -73,3 +74,46 @@ def test_bad_engine_options_are_one_line_errors(capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("thinkfast: error:") and message in err and "Traceback" not in err
+
+
+def test_without_m_a_server_s_only_model_is_used(capsys, server_url):
+    argv = ["ask", "12+34", "-s", "single", "--json", "--base-url", server_url, "--api-key", KEY]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["model"] == MODEL
+
+
+def test_without_m_a_server_with_several_models_says_which(capsys, monkeypatch, server_url):
+    from thinkfast.engine.remote import OpenAIEngine
+
+    async def two_models(self):
+        return [{"id": "model-b"}, {"id": "model-a"}]
+
+    # the listing itself is what varies here; the rest is the real command and server
+    monkeypatch.setattr(OpenAIEngine, "list_models", two_models)
+    assert main(["ask", "1+1", "--base-url", server_url, "--api-key", KEY]) == 2
+    err = capsys.readouterr().err
+    assert "serves 2 models; name one with -m: model-a, model-b" in err
+
+
+def test_generate_takes_the_model_positionally_and_its_trained_format(capsys):
+    assert main(["generate", MODEL, "12+34"]) == 0
+    positional = capsys.readouterr().out
+    assert main(["generate", "12+34", "-m", MODEL]) == 0
+    assert capsys.readouterr().out == positional
+    # arith-tiny reads "Q: ...\nThink: " (its pack's draft template): it works the sum out
+    assert positional.strip().splitlines()[-1] == "Answer: 46"
+    assert main(["generate", MODEL, "Q: 12+34\nThink: ", "--raw"]) == 0
+    assert capsys.readouterr().out == positional
+    assert main(["generate", MODEL, "12+34", "--chat"]) == 0
+    assert capsys.readouterr().out == positional  # its chat template is the same format
+
+
+def test_serve_without_a_model_serves_the_shipped_one():
+    from thinkfast.engine.cli_options import engine_from_args, take_positional_model
+
+    from thinkfast.cli import build_parser
+
+    args = build_parser(["serve"]).parse_args(["serve"])
+    take_positional_model(args, args.served)  # what `thinkfast serve` does before serving
+    engine = engine_from_args(args)
+    assert isinstance(engine, LocalEngine) and engine.model_name == "arith-tiny"
