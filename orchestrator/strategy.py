@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import importlib
 import json
+import tomllib
 from collections.abc import Callable
 from importlib.metadata import entry_points
+from pathlib import Path
 from types import UnionType
 from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 
@@ -33,18 +35,11 @@ __all__ = [
     "get_strategy",
     "available_strategies",
     "ENTRY_POINT_GROUP",
-    "BUILTINS",
+    "builtin_strategies",
 ]
 
 ENTRY_POINT_GROUP = "thinkfast.strategies"
 
-# The built-ins' entries as pyproject.toml declares them; used as the same entry points
-# when the package metadata is absent (running from a source tree that was never installed).
-BUILTINS: dict[str, str] = {
-    "single": "thinkfast.strategies.single:Single",
-    "best_of_n": "thinkfast.strategies.best_of_n:BestOfN",
-    "self_refine": "thinkfast.strategies.self_refine:SelfRefine",
-}
 
 _REGISTRY: dict[str, type[Strategy]] = {}
 _GRAPHS: dict[tuple[type, str], Any] = {}
@@ -181,12 +176,31 @@ def register_strategy(cls: type[Strategy] | None = None, *, name: str | None = N
     return register(cls) if cls is not None else register
 
 
+def _declared_in_source_tree() -> dict[str, str]:
+    """The group's entries as the checkout's pyproject.toml declares them: the built-ins
+    where thinkfast runs from a source tree that was never installed (an installed package
+    carries the same entries in its metadata), so they are written in one place."""
+    path = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    try:
+        project = tomllib.loads(path.read_text(encoding="utf-8")).get("project", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+    if project.get("name") != "thinkfast":
+        return {}
+    return dict(project.get("entry-points", {}).get(ENTRY_POINT_GROUP, {}))
+
+
 def _entries() -> dict[str, str]:
     """name -> 'module:attr' for every strategy entry point, built-ins first."""
-    found = dict(BUILTINS)
+    found = _declared_in_source_tree()
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         found[ep.name] = ep.value
     return found
+
+
+def builtin_strategies() -> dict[str, str]:
+    """The built-ins' entries: those that point into `thinkfast.strategies`."""
+    return {k: v for k, v in _entries().items() if v.startswith("thinkfast.strategies.")}
 
 
 def available_strategies() -> dict[str, str]:

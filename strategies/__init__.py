@@ -7,19 +7,19 @@ module: built-ins and plugins alike load on first use by name (`get_strategy("be
 """
 
 from thinkfast.orchestrator.strategy import (
-    BUILTINS,
     ENTRY_POINT_GROUP,
     Strategy,
     available_strategies,
+    builtin_strategies,
     get_strategy,
     register_strategy,
 )
 
 __all__ = [
-    "BUILTINS",
     "ENTRY_POINT_GROUP",
     "Strategy",
     "available_strategies",
+    "builtin_strategies",
     "get_strategy",
     "register_strategy",
 ]
