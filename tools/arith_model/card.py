@@ -64,11 +64,58 @@ def tables(report: dict, training: dict) -> str:
         + header("completion tokens per answer")
         + "".join(row(label, lambda lv, k=key: f"{lv[k]:.1f}") for label, key in tok_rows)
     )
+    roles = ""
+    if all("roles" in levels[k] for k in levels):
+        role_rows = [
+            ("step verifier balanced accuracy", "verifier", "balanced"),
+            ("step verifier: approves right steps", "verifier", "approves_right"),
+            ("step verifier: rejects wrong steps", "verifier", "rejects_wrong"),
+            ("majority of 8 (best-of-8 problems)", None, "bo8_vote"),
+            ("best-of-8 selected by the step verifier", None, "bo8_verifier"),
+            ("greedy thinking (one draft)", None, "greedy"),
+            ("self-refine, verifier-guided, one round", None, "self_refine_verifier"),
+            ("vote over 4 samples", None, "vote4"),
+            ("aggregator over the same 4", None, "aggregate4"),
+            ("vote over 3 first answers", None, "vote3_first_round"),
+            ("debate, 3 agents, 2 rounds", None, "debate3x2"),
+            ("greedy thinking, then `Wait:` and one more solution", None, "think_more"),
+        ]
+
+        def cell(lv: dict, group: str | None, key: str) -> str:
+            src = lv["roles"][group] if group else lv["roles"]
+            return _pct(src.get(key))
+
+        roles = (
+            "\n"
+            + header("v2 roles")
+            + "".join(
+                row(label, lambda lv, g=group, k=key: cell(lv, g, k))
+                for label, group, key in role_rows
+            )
+            + row(
+                "verifier steps (right / wrong)",
+                lambda lv: (
+                    f"{lv['roles']['verifier']['items_right']} / "
+                    f"{lv['roles']['verifier']['items_wrong']}"
+                ),
+            )
+            + row("best-of-8 problems", lambda lv: str(lv["roles"]["bo8_problems"]))
+            + row("drafts the refiner rewrote", lambda lv: str(lv["roles"]["refine_rewrote"]))
+        )
     legend = "\nLevels: " + "; ".join(f"{k}: {LEVELS[int(k)]}" for k in levels) + ".\n"
-    train = "\n| training | |\n|---|---|\n" + "".join(
-        f"| {k} | {v} |\n" for k, v in training.items() if k != "stage"
-    )
-    return body + tok + legend + train
+
+    def kv(title: str, d: dict) -> str:
+        flat = {k: v for k, v in d.items() if k != "stage" and not isinstance(v, dict)}
+        return f"\n| {title} | |\n|---|---|\n" + "".join(
+            f"| {k} | {v} |\n" for k, v in flat.items()
+        )
+
+    train = kv("training", training)
+    if isinstance(training.get("mix"), dict):
+        train += kv("stage 2 mix", training["mix"])
+    if isinstance(training.get("stage1"), dict):
+        train += kv("stage 1 (the v1 run)", training["stage1"])
+    return body + tok + roles + legend + train
 
 
 def main(argv: list[str] | None = None) -> int:

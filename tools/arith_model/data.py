@@ -42,6 +42,8 @@ __all__ = [
     "make_example",
     "PHASE1_MIX",
     "PHASE2_MIX",
+    "STAGE2_MIX",
+    "ROLES",
 ]
 
 LEVEL_WEIGHTS = {1: 0.14, 2: 0.2, 3: 0.33, 4: 0.33}
@@ -66,6 +68,12 @@ class ExampleMix:
     judge: float
     refine: float
     own_wrong: float = 0.0
+    # v2 roles (role_data.py); zero in the v1 phases
+    verify_step: float = 0.0
+    aggregate: float = 0.0
+    debate: float = 0.0
+    think_more: float = 0.0
+    draft_continue: float = 0.0
 
 
 # Phase 1 drills the drafts (the arithmetic every role relies on); the other formats come
@@ -73,6 +81,21 @@ class ExampleMix:
 PHASE1_MIX = ExampleMix(draft=0.72, direct=0.1, critique=0.08, judge=0.05, refine=0.05)
 PHASE2_MIX = ExampleMix(
     draft=0.36, direct=0.08, critique=0.24, judge=0.18, refine=0.14, own_wrong=0.7
+)
+# v2 fine-tune (finetune.py): the new roles, with the old ones kept in the mix so they are
+# not forgotten; the step verifier, the headline role, gets the largest share.
+STAGE2_MIX = ExampleMix(
+    draft=0.15,
+    direct=0.04,
+    critique=0.09,
+    judge=0.08,
+    refine=0.04,
+    own_wrong=0.7,
+    verify_step=0.28,
+    aggregate=0.09,
+    debate=0.07,
+    think_more=0.10,
+    draft_continue=0.06,
 )
 
 
@@ -181,13 +204,42 @@ def _candidate(
     return problem, render_steps(bad, answer)
 
 
+ROLES = (
+    "draft",
+    "direct",
+    "critique",
+    "judge",
+    "refine",
+    "verify_step",
+    "aggregate",
+    "debate",
+    "think_more",
+    "draft_continue",
+)
+
+
 def make_example(
-    rng: random.Random, mix: ExampleMix, own_wrong: list[Candidate] | None = None
+    rng: random.Random,
+    mix: ExampleMix,
+    own_wrong: list[Candidate] | None = None,
+    pool: list | None = None,
 ) -> tuple[str, str]:
-    """One (prompt, completion) pair of a role drawn by `mix`."""
-    weights = [mix.draft, mix.direct, mix.critique, mix.judge, mix.refine]
-    role = rng.choices(("draft", "direct", "critique", "judge", "refine"), weights=weights)[0]
+    """One (prompt, completion) pair of a role drawn by `mix`; `pool` (role_data.OwnSamples)
+    feeds the v2 roles with the drafter's own samples."""
+    from . import role_data
+
+    role = rng.choices(ROLES, weights=[getattr(mix, r) for r in ROLES])[0]
     problem = train_problem(rng)
+    if role == "verify_step":
+        return role_data.verify_example(problem, pool or [], rng)
+    if role == "aggregate":
+        return role_data.aggregate_example(problem, pool or [], rng)
+    if role == "debate":
+        return role_data.debate_example(problem, pool or [], rng)
+    if role == "think_more":
+        return role_data.think_more_example(problem, pool or [], rng)
+    if role == "draft_continue":
+        return role_data.continue_example(problem, rng)
     own = own_wrong if (own_wrong and rng.random() < mix.own_wrong) else None
     if role == "draft":
         return draft_prompt(problem), _worked(problem, rng)

@@ -34,6 +34,8 @@ from thinkfast.engine.local import LocalEngine  # noqa: E402
 from thinkfast.evals.arith import LEVELS, ArithProblem, make_problems  # noqa: E402
 from thinkfast.orchestrator.prompt_pack import PromptPack  # noqa: E402
 
+from .evaluate_roles import evaluate_roles  # noqa: E402
+
 __all__ = ["evaluate_level", "run"]
 
 
@@ -62,6 +64,8 @@ async def evaluate_level(
     seed: int,
     chunk: int = 64,
     sampled_count: int | None = None,
+    new_roles: bool = False,
+    bo8_count: int | None = None,
 ) -> dict:
     rng = random.Random(seed)
     direct_req = [
@@ -157,6 +161,15 @@ async def evaluate_level(
             else None
         )
     res["tokens_judge"] = sum(o[0][1] for o in judged) / max(1, len(judged))
+    if new_roles:
+        res["roles"] = await evaluate_roles(
+            engine,
+            pack,
+            problems,
+            [[t for t, _ in s] for s in sampled],
+            [g[0][0] for g in greedy],
+            bo8_count,
+        )
     return res
 
 
@@ -169,6 +182,8 @@ async def run(
     seed: int,
     sampled_per_level: int | None = None,
     out: Path | None = None,
+    new_roles: bool = False,
+    bo8_per_level: int | None = None,
 ) -> dict:
     """Evaluate every level; the report is rewritten to `out` after each level."""
     checkpoint = load_checkpoint(model)
@@ -194,6 +209,8 @@ async def run(
                 temperature,
                 seed + level,
                 sampled_count=sampled_per_level,
+                new_roles=new_roles,
+                bo8_count=bo8_per_level,
             )
             res["wall_s"] = round(time.time() - t0, 1)
             report["levels"][str(level)] = res
@@ -223,6 +240,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--levels", default="1,2,3,4")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument(
+        "--new-roles",
+        action="store_true",
+        help="also measure the v2 roles (evaluate_roles.py): step verifier, verifier-selected "
+        "best-of-8, verifier-guided refine, aggregator, debate, thinking extension",
+    )
+    ap.add_argument(
+        "--bo8-per-level",
+        type=int,
+        default=None,
+        help="verify every step of all 8 samples of only the first N sampled problems",
+    )
     args = ap.parse_args(argv)
     levels = [int(x) for x in args.levels.split(",")]
     asyncio.run(
@@ -235,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
             args.seed,
             args.sampled_per_level,
             args.out,
+            args.new_roles,
+            args.bo8_per_level,
         )
     )
     return 0

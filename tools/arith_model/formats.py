@@ -10,6 +10,14 @@ sees exactly these strings.
     critique      Q: ..\\nWork: <cand>\\nCheck:   -> <own steps>\\nGot: 23596, claimed: 23696\\nVerdict: wrong
     judge         Q: ..\\nA: <a>\\nB: <b>\\nJudge: -> <own steps>\\nGot: 23596, A: 23696, B: 23596\\nChoice: B
     refine        Q: ..\\nWork: <cand>\\nCheck: <critique>\\nFix: -> a new worked answer
+    verify_step   Q: ..\\nWork: 300*68=20400, 40*68=2720\\nVerify: -> 40*68=2720\\nGot: 2720, claimed: 2720\\nVerdict: correct
+    aggregate     Q: ..\\nAnswers: 23596, 23696, 23596, 22596\\nBest: -> 23596
+    debate        Q: ..\\nMine: 23696\\nOthers: 23596, 23596\\nRevised: -> 23596
+    think_more    Q: ..\\nThink: <steps so far>\\nWait: -> <steps by another method>\\nAnswer: 23596
+
+The step verifier judges the LAST step of the work it is shown: it writes that step as
+the taught method has it at that point (right operands, right value), then the value it
+got beside the value claimed; a last "step" of `\\nAnswer: N` checks the answer line.
 
 A check solves the problem again by a method the candidates did not use, writes the
 answer it got next to the answer each candidate claims, and decides by comparing them.
@@ -50,30 +58,58 @@ TEMPLATES = {
     "critique": "Q: {question}\nWork: {candidate}\nCheck: ",
     "judge": "Q: {question}\nA: {candidate_a}\nB: {candidate_b}\nJudge: ",
     "refine": "Q: {question}\nWork: {candidate}\nCheck: {critique}\nFix: ",
+    "verify_step": "Q: {question}\nWork: {work}\nVerify: ",
+    "aggregate": "Q: {question}\nAnswers: {answers}\nBest: ",
+    "debate": "Q: {question}\nMine: {answer}\nOthers: {others}\nRevised: ",
+    "think_more": "Q: {question}\nThink: {thinking}\nWait: ",
 }
-MAX_TOKENS = {"draft": 320, "draft_direct": 12, "critique": 240, "judge": 240, "refine": 320}
+MAX_TOKENS = {
+    "draft": 320,
+    "draft_direct": 12,
+    "critique": 240,
+    "judge": 240,
+    "refine": 320,
+    "verify_step": 64,
+    "aggregate": 12,
+    "debate": 12,
+    "think_more": 320,
+}
+# The step verifier's decision is read from its `Got: N, claimed: M` line (the pack's
+# verdict_check_pattern), so generation stops before the closing word it would not need.
+STOP = {"verify_step": ["\nVerdict:"]}
+# The roles the shipped pack declares (the v2 roles join once their weights ship).
+PACK_ROLES = ("draft", "draft_direct", "critique", "judge", "refine")
+# Where a thinking segment ends: a budget-forcing strategy stops a draft at THINK_END and
+# asks `think_more` to go on (the cue is the template's "\nWait: ").
+THINK_END = "\nAnswer:"
 
 
-def prompt_pack_dict() -> dict:
+def prompt_pack_dict(roles: tuple[str, ...] = PACK_ROLES) -> dict:
     """The prompt pack shipped as `prompt_pack.json` (validated by PromptPack)."""
-    roles = {
-        role: {"template": TEMPLATES[role], "raw": True, "stop": [], "max_tokens": MAX_TOKENS[role]}
-        for role in TEMPLATES
-    }
     return {
         "name": "arith-tiny",
-        **roles,
+        # raw prompts the model was trained on: a strategy's default wording would be new to it
+        "accepts_default_roles": False,
+        "roles": {
+            role: {
+                "template": TEMPLATES[role],
+                "raw": True,
+                "stop": STOP.get(role, []),
+                "max_tokens": MAX_TOKENS[role],
+            }
+            for role in roles
+        },
         # last match wins: "Answer: N" at the end of a worked answer, or a bare number
-        # (a direct answer is just the number)
+        # (a direct answer, an aggregator's or a debater's, is just the number)
         "answer_pattern": r"(?:^|Answer: )(?P<answer>-?\d+)\s*$",
         "verdict_pattern": r"Verdict: (?P<verdict>correct|wrong)",
-        # The model works the answer out and copies the claims reliably, but its own
-        # "Verdict:"/"Choice:" words do not follow from them (model card): read the
-        # decision from the check it wrote.
-        "verdict_check_pattern": r"Got: (?P<got>-?\d+), claimed: (?P<claimed>-?\d+|none)",
-        "choice_check_pattern": r"Got: (?P<got>-?\d+), A: (?P<a>-?\d+|none), B: (?P<b>-?\d+|none)",
         "approve_pattern": "correct",
         "choice_pattern": r"Choice: (?P<choice>[AB])",
+        # The model works the answer out and copies the claims reliably, but its own
+        # "Verdict:"/"Choice:" words do not follow from them (model card): read the
+        # decision from the check it wrote. The critic and the step verifier share it.
+        "verdict_check_pattern": r"Got: (?P<got>-?\d+), claimed: (?P<claimed>-?\d+|none)",
+        "choice_check_pattern": r"Got: (?P<got>-?\d+), A: (?P<a>-?\d+|none), B: (?P<b>-?\d+|none)",
         "labels": ["A", "B"],
         "normalize_answer": "number",
     }

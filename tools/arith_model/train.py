@@ -79,8 +79,8 @@ class Batcher:
         mask = [0] * (len(bos) + len(p)) + [1] * len(c)
         return ids[:CONTEXT], mask[:CONTEXT]
 
-    def refill(self, mix: ExampleMix, own: list | None) -> None:
-        pool = [self._encode(*make_example(self.rng, mix, own)) for _ in range(1024)]
+    def refill(self, mix: ExampleMix, own: list | None, samples: list | None = None) -> None:
+        pool = [self._encode(*make_example(self.rng, mix, own, samples)) for _ in range(1024)]
         pool.sort(key=lambda x: len(x[0]))
         batches, i = [], 0
         while i < len(pool):
@@ -100,9 +100,11 @@ class Batcher:
         self.rng.shuffle(batches)
         self.queue.extend(batches)
 
-    def next(self, mix: ExampleMix, own: list | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def next(
+        self, mix: ExampleMix, own: list | None, samples: list | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         if not self.queue:
-            self.refill(mix, own)
+            self.refill(mix, own, samples)
         ids, labels = self.queue.pop()
         self.tokens_seen += int(ids.numel())
         return ids, labels
@@ -163,14 +165,24 @@ class Trainer:
     log: Callable[[str], None]
     step: int = 0
 
-    def run(self, mix: ExampleMix, own: list | None, steps: int) -> None:
+    def run(
+        self,
+        mix: ExampleMix,
+        own: list | None,
+        steps: int,
+        samples: list | None = None,
+        checkpoint: Callable[[int], None] | None = None,
+        checkpoint_every: int = 0,
+    ) -> None:
+        """`steps` optimizer steps on `mix`; `samples` (role_data.OwnSamples) feed the v2
+        roles; `checkpoint(step)` is called every `checkpoint_every` steps."""
         self.model.train()
         t0, tokens0 = time.time(), self.batcher.tokens_seen
         for _ in range(steps):
             lr = lr_at(self.step, self.total_steps, self.peak_lr, self.warmup)
             for g in self.opt.param_groups:
                 g["lr"] = lr
-            ids, labels = (t.to(self.device) for t in self.batcher.next(mix, own))
+            ids, labels = (t.to(self.device) for t in self.batcher.next(mix, own, samples))
             with torch.autocast(self.device.split(":")[0], torch.bfloat16, enabled=self.bf16):
                 loss = self.model(input_ids=ids, labels=labels).loss
             self.opt.zero_grad(set_to_none=True)
@@ -185,6 +197,8 @@ class Trainer:
                     f"tokens {self.batcher.tokens_seen} ({rate:.0f}/s) elapsed {elapsed:.0f}s"
                 )
             self.step += 1
+            if checkpoint and checkpoint_every and self.step % checkpoint_every == 0:
+                checkpoint(self.step)
 
 
 def main(argv: list[str] | None = None) -> int:
