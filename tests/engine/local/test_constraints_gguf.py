@@ -118,6 +118,15 @@ def _walk(compiler: ConstraintCompiler, constraint, text: str) -> bool:
     return matcher.is_accepting()
 
 
+def test_sentencepiece_gguf_tokenizer_drives_a_matcher():
+    compiler = ConstraintCompiler(_sentencepiece_checkpoint(), np.array([2]))
+    regex = RegexConstraint(pattern=r"ab+( a)?")
+    assert _walk(compiler, regex, "abb a")
+    assert not _walk(compiler, regex, "abc")
+    # "é" is in no piece: it is written with byte-fallback tokens, which the mask allows
+    assert _walk(compiler, ChoiceConstraint(choices=["é", "c"]), "é")
+
+
 SMOLLM2 = find_known_gguf("smollm2-135m")
 
 
