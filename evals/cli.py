@@ -21,11 +21,16 @@ from thinkfast.orchestrator.options import BUDGET_OPTIONS, parse_option
 
 from .errors import EvalError
 from .log import read_log
-from .report import render_table, summarize
+from .report import check_profile, render_table, summarize
 from .sweep import Config, expand_grid, strategy_fields
 from .task import get_task, list_tasks
 
 __all__ = ["add_commands"]
+
+_WIDE_HELP = (
+    "every column (tokens by role, latency here, every profile, gains, coverage, accuracy "
+    "by level); the default table fits 80 columns"
+)
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -86,6 +91,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.add_argument("--wide", action="store_true", help=_WIDE_HELP)
     add_engine_arguments(run)
     run.set_defaults(func=_cmd_run)
 
@@ -96,11 +102,24 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     rep.add_argument("--profile", default=None, help="hardware profile for the latency columns")
     rep.add_argument("--json", action="store_true", help="print the summary as JSON")
+    rep.add_argument("--wide", action="store_true", help=_WIDE_HELP)
     rep.add_argument("--markdown", action="store_true", help="print the table as markdown")
     rep.add_argument(
         "--plot", default=None, metavar="OUT.png", help="also draw the accuracy/cost plot"
     )
     rep.set_defaults(func=_cmd_report)
+
+    fit = sub.add_parser(
+        "fit-auto", help="fit the auto strategy's policy on the arith TRAINING split"
+    )
+    add_engine_arguments(fit)
+    fit.add_argument("--levels", default="1,2,3,4", help="arith levels (default 1,2,3,4)")
+    fit.add_argument("--per-level", type=int, default=50, help="training problems per level")
+    fit.add_argument("--samples", type=int, default=32, help="drafts drawn per problem")
+    fit.add_argument("--temperature", type=float, default=0.7)
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--out", required=True, help="where to write the policy (JSON)")
+    fit.set_defaults(func=_cmd_fit_auto)
 
     ls = sub.add_parser("ls", help="list tasks with their sizes and graders")
     ls.add_argument("--json", action="store_true")
@@ -142,11 +161,13 @@ def _default_log_dir(task: str) -> Path:
     return Path("logs") / f"{stamp}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', task)[:60]}"
 
 
-def _print_summary(summary: Any, as_json: bool, extra: dict[str, Any] | None = None) -> None:
+def _print_summary(
+    summary: Any, as_json: bool, extra: dict[str, Any] | None = None, wide: bool = False
+) -> None:
     if as_json:
         print(json.dumps({**(extra or {}), **summary.model_dump(mode="json")}, indent=2))
     else:
-        print(render_table(summary))
+        print(render_table(summary, wide=wide))
 
 
 # -- commands --------------------------------------------------------------------------------
@@ -194,7 +215,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"thinkfast: interrupted; continue with: --resume {log_dir}", file=sys.stderr)
         return 130
     summary = summarize(result.header, result.records, args.baseline)
-    _print_summary(summary, args.json, {"log_dir": str(log_dir)})
+    _print_summary(summary, args.json, {"log_dir": str(log_dir)}, wide=args.wide)
     if not args.json:
         print(f"log: {log_dir}  (thinkfast eval report {log_dir} --plot out.png)")
     if result.errors:
@@ -208,6 +229,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     header, records = read_log(args.log_dir)
     summary = summarize(header, records, args.baseline)
+    check_profile(summary, args.profile)  # a profile the run lacks: say which it has
     if args.plot:
         from .plot import plot_summary
 
@@ -219,7 +241,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     elif args.json:
         print(json.dumps(summary.model_dump(mode="json"), indent=2))
     else:
-        print(render_table(summary, args.profile))
+        print(render_table(summary, args.profile, wide=args.wide))
     if args.plot and not args.json:
         print(f"plot: {args.plot}")
     return 0
@@ -253,4 +275,20 @@ def _cmd_ls(args: argparse.Namespace) -> int:
         print(
             f"{r['task']:<{widths[0]}}  {r['size']!s:>{widths[1]}}  {r['grader']:<{widths[2]}}  {r['description']}"
         )
+    return 0
+
+
+def _cmd_fit_auto(args: argparse.Namespace) -> int:
+    from .auto_policy import run_fit
+
+    engine = engine_from_args(args)
+    levels = [int(x) for x in args.levels.split(",")]
+    policy = run_fit(
+        engine, levels=levels, per_level=args.per_level, samples=args.samples,
+        temperature=args.temperature, seed=args.seed, out=Path(args.out),
+    )
+    for table in policy["tables"]:
+        print(f"spend <= {table['target_spend']:g}x: k={table['k']}, measured {table['spend']:.2f}x, "
+              f"train accuracy {table['train_accuracy']:.3f}")
+    print(f"wrote {args.out}")
     return 0

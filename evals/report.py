@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from .errors import LogError
+from .errors import EvalError, LogError
 from .log import Header, Record, latest_records
 from .stats import (
     INTERVAL_NOTES,
@@ -361,9 +361,40 @@ def _rows(summary: RunSummary, profile: str | None) -> tuple[list[str], list[lis
     return head, rows
 
 
+# The columns of the default table: what a comparison needs, within 80 columns.
+NARROW_COLUMNS = ("config", "n", "acc % [95% CI]", "Δ vs base [95% CI]", "tok/q", "err")
+TABLE_WIDTH = 80
+
+
+def check_profile(summary: RunSummary, profile: str | None) -> str | None:
+    """`profile`, or the run's first; a profile the run was not emulated on is an error
+    naming the ones it has."""
+    if profile is None:
+        return summary.profiles[0] if summary.profiles else None
+    if profile not in summary.profiles:
+        has = ", ".join(summary.profiles) or "none (no call was emulated)"
+        raise EvalError(
+            f"profile {profile!r} is not in this run; its profiles: {has} "
+            "(`eval run --hardware` chooses them)"
+        )
+    return profile
+
+
+def _narrow(head: list[str], rows: list[list[str]], profile: str | None):
+    """The default columns (plus the emulated critical path on `profile`; errors only
+    when some sample errored)."""
+    errors = any(r[-1] != "0" for r in rows)
+    keep = [*NARROW_COLUMNS[:5], *([f"emu {profile} s"] if profile else [])]
+    keep += ["err"] if errors else []
+    index = [head.index(h) for h in keep if h in head]
+    # a long label wraps between its options rather than inside one
+    rows = [[r[0].replace(",", ", "), *r[1:]] for r in rows]
+    return [head[i] for i in index], [[r[i] for i in index] for r in rows]
+
+
 def render_markdown(summary: RunSummary, profile: str | None = None) -> str:
-    """The table as GitHub markdown (for docs)."""
-    profile = profile or (summary.profiles[0] if summary.profiles else None)
+    """The table as GitHub markdown (for docs), every column."""
+    profile = check_profile(summary, profile)
     head, rows = _rows(summary, profile)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -371,10 +402,17 @@ def render_markdown(summary: RunSummary, profile: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def render_table(summary: RunSummary, profile: str | None = None) -> str:
-    """The table as text: rich's layout when installed, aligned columns otherwise."""
-    profile = profile or (summary.profiles[0] if summary.profiles else None)
+def render_table(summary: RunSummary, profile: str | None = None, *, wide: bool = False) -> str:
+    """The table as text: rich's layout when installed, aligned columns otherwise. By
+    default the columns in NARROW_COLUMNS and the emulated critical path on `profile`,
+    laid out within 80 columns; `wide` gives every column (tokens by role, wall and
+    critical-path seconds, every profile, gains, coverage, accuracy by level)."""
+    profile = check_profile(summary, profile)
     head, rows = _rows(summary, profile)
+    more = ""
+    if not wide:
+        head, rows = _narrow(head, rows, profile)
+        more = "\nmore columns (tokens by role, latency here, gains, coverage): --wide"
     title = (
         f"{summary.task} · {summary.model} · {summary.samples} samples x {summary.epochs} epoch(s) · "
         f"seed {summary.seed} · baseline {summary.baseline}"
@@ -386,16 +424,28 @@ def render_table(summary: RunSummary, profile: str | None = None) -> str:
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
         fmt = "  ".join(f"{{:<{w}}}" for w in widths)
         table = [title, fmt.format(*head), *(fmt.format(*r) for r in rows)]
-        return "\n".join([*table, footer(summary)])
-    table = Table(title=title, title_justify="left")
-    for i, h in enumerate(head):
-        table.add_column(h, justify="left" if i in (0, 5) else "right", overflow="fold")
+        return "\n".join([*table, footer(summary)]) + more
+    from rich import box
+
+    table = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for h in head:
+        left = h in ("config", "by role", "acc by level")
+        # only the free-text columns may fold; an interval broken over lines misreads
+        table.add_column(h, justify="left" if left else "right", overflow="fold", no_wrap=not left)
     for r in rows:
         table.add_row(*r)
-    console = Console(width=200, record=True, file=_Null())
+    # narrow: rich folds cells to keep within 80 columns; wide: room for every column
+    console = Console(width=1000 if wide else TABLE_WIDTH, record=True, file=_Null())
     console.print(table)
     text = "\n".join(line.rstrip() for line in console.export_text().splitlines())
-    return f"{text}\n{footer(summary)}"
+    return f"{text}\n{footer(summary)}{more}"
 
 
 class _Null:

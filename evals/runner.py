@@ -202,9 +202,11 @@ class _Tally:
 
 
 class _Progress:
-    """A rich progress bar when rich is installed and the output is a terminal."""
+    """A rich progress bar when rich is installed and the output is a terminal: done of
+    total, the running tally, time elapsed and the estimated time left (rich's estimate
+    from the recent pace, so a sweep of many problems says how long it will take)."""
 
-    def __init__(self, total: int, enabled: bool) -> None:
+    def __init__(self, total: int, enabled: bool, console: Any = None) -> None:
         self._bar = None
         if not enabled or total == 0:
             return
@@ -216,10 +218,11 @@ class _Progress:
                 Progress,
                 TextColumn,
                 TimeElapsedColumn,
+                TimeRemainingColumn,
             )
         except ImportError:
             return
-        console = Console(stderr=True)
+        console = console or Console(stderr=True)
         if not console.is_terminal:
             return
         self._bar = Progress(
@@ -228,6 +231,8 @@ class _Progress:
             MofNCompleteColumn(),
             TextColumn("{task.description}"),
             TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
             console=console,
             transient=False,
         )
