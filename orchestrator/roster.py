@@ -168,4 +168,29 @@ class Roster:
             )
         else:
             message += "; add the role to the pack (or run a strategy that ships a default)"
+        having = packs_with_role(role)
+        message += (
+            f". Packs that have {role!r}: {', '.join(having)}"
+            if having
+            else f". No known pack has {role!r} yet"
+        )
         raise PromptPackError(message)
+
+
+def packs_with_role(role: str) -> list[str]:
+    """Names of the known packs (the default chat pack, the shipped models' packs) that
+    have `role`: where to turn when a pack lacks it."""
+    import thinkfast.engine
+
+    found = [default_pack()]
+    models = Path(thinkfast.engine.__file__).parent / "models"
+    for path in sorted(models.glob("*/prompt_pack.json")):
+        try:
+            found.append(PromptPack.from_file(path))
+        except PromptPackError:
+            continue
+    return [
+        f"{p.name} ({'default for chat models' if p.name == 'default-chat' else 'model pack'})"
+        for p in found
+        if p.has_role(role)
+    ]

@@ -87,6 +87,10 @@ class Strategy(BaseModel):
                 value = value.model_dump(mode="json")
             elif isinstance(value, tuple):
                 value = list(value)
+            elif not isinstance(value, str | int | float | bool | list | dict | type(None)):
+                # an object option (a Verifier): its class, or its identity for caching
+                qualname = type(value).__qualname__
+                value = f"{qualname}@{id(value)}" if by_identity else qualname
             out[field_name] = value
         return out
 
