@@ -117,21 +117,14 @@ class RunContext:
         return self.roster.agents(role)
 
     async def attempt(
-        self,
-        agent: Agent,
-        node: str,
-        requests: list[GenerationRequest],
-        *,
-        branch: str | None = None,
-        after: list[int] | None = None,
-        shrinkable: bool = False,
+        self, agent: Agent, node: str, requests: list[GenerationRequest], **options: Any
     ) -> CallOutcome:
-        """`call`, but a budget refusal or an engine failure is returned (with its events
-        emitted and its state update ready), not raised."""
+        """`call` with the same options (branch, after, shrinkable), but a budget refusal
+        or an engine failure is returned (its events emitted, its state update ready), not
+        raised."""
+        branch = options.get("branch")
         try:
-            generations, record, ran = await self.call(
-                agent, node, requests, branch=branch, after=after, shrinkable=shrinkable
-            )
+            generations, record, ran = await self.call(agent, node, requests, **options)
         except BudgetStop as stop:
             data = {"reason": stop.reason}
             self.event("budget_stop", node=node, role=agent.role, branch=branch, data=data)

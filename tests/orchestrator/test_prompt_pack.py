@@ -89,16 +89,16 @@ def test_a_missing_role_names_the_role_the_pack_and_its_roles():
 
 
 def test_default_roles_fill_a_chat_pack_but_not_a_raw_one():
-    extra = {"aggregate": RolePrompt(template="Combine: {question}")}
+    extra = {"polish": RolePrompt(template="Polish: {question}")}
     chat = default_pack()
-    assert chat.takes_default_roles and not chat.has_role("aggregate")
+    assert chat.takes_default_roles and not chat.has_role("polish")
     filled = chat.with_defaults({**extra, "draft": RolePrompt(template="ignored")})
-    assert filled.role("aggregate").template == "Combine: {question}"
+    assert filled.role("polish").template == "Polish: {question}"
     assert filled.role("draft") == chat.role("draft")  # the pack's own prompt wins
     raw = PromptPack.model_validate(BASE)  # every role raw: a model's own formats
     assert not raw.takes_default_roles and raw.with_defaults(extra) is raw
     opted_in = raw.model_copy(update={"accepts_default_roles": True})
-    assert opted_in.with_defaults(extra).has_role("aggregate")
+    assert opted_in.with_defaults(extra).has_role("polish")
 
 
 def test_role_names_are_identifiers():
