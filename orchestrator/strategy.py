@@ -21,7 +21,7 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import UnionType
-from typing import Any, ClassVar, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
 from langgraph.graph import StateGraph
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -150,6 +150,9 @@ class Strategy(BaseModel):
 def _type_text(annotation: Any) -> str:
     """A short human reading of an option's type: choices spelled out for Literals."""
     origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:  # e.g. ImportableCallable: a callable, or module:function
+        text = _type_text(args[0])
+        return "callable or module:function" if text == "callable" else text
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in args)
     if origin in (tuple, list):

@@ -172,7 +172,7 @@ def _thinkfast_field(body: Any) -> ThinkfastField | None:
         )
         raise ApiError(
             400,
-            f"invalid {param}: {message}; {accepted}",
+            f"invalid {param}.{message}; {accepted}",
             param=f"{param}.{where}" if where else param,
         ) from None
 

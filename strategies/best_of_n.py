@@ -12,7 +12,6 @@ come in batches of `batch` and drawing stops once the vote is decided.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from langgraph.graph import END, START, StateGraph
@@ -20,6 +19,7 @@ from langgraph.types import Send
 from pydantic import Field, model_validator
 from thinkfast.orchestrator.context import RunContext
 from thinkfast.orchestrator.nodes import critique_all, draft, judge_round, node, score_rewards
+from thinkfast.orchestrator.options import ImportableCallable
 from thinkfast.orchestrator.selection import (
     representatives,
     select_by_score,
@@ -62,14 +62,19 @@ class BestOfN(Strategy):
     adaptive: bool = Field(False, description="draw in batches, stop when the vote is decided")
     batch: int = Field(4, ge=1, le=256, description="samples per batch when adaptive")
     both_orders: bool = Field(True, description="judge each pair in both orders")
-    reward: Callable[..., Any] | None = Field(
-        None, description="selector=reward: reward(question, text, answer) -> float"
+    reward: ImportableCallable | None = Field(
+        None,
+        description="selector=reward: reward(question, text, answer) -> float; from the "
+        "command line as module:function (-S reward=mypackage.rewards:score)",
     )
 
     @model_validator(mode="after")
     def _reward_given(self) -> BestOfN:
         if self.selector == "reward" and self.reward is None:
-            raise ValueError("selector 'reward' needs reward=callable(question, text, answer)")
+            raise ValueError(
+                "selector 'reward' needs reward=callable(question, text, answer); from the "
+                "command line: -S reward=module:function"
+            )
         if self.reward is not None and self.selector != "reward":
             raise ValueError("reward is only used with selector='reward'")
         return self
@@ -119,6 +124,10 @@ class BestOfN(Strategy):
 
     def build_graph(self) -> StateGraph:
         sampling = {"temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k}
+        if self.selector == "logprob":
+            # asked for explicitly: a remote engine fills logprobs only when asked, and one
+            # that cannot must fail, not score every draft 0.0
+            sampling["logprobs"] = True
 
         @node("draft")
         async def draft_branch(task: DraftTask, ctx: RunContext) -> dict[str, Any]:

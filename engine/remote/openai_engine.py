@@ -255,6 +255,13 @@ class OpenAIEngine(EmulatedEngine):
         wall_s: float,
     ) -> Generation:
         samples = [s for part_samples, _, _ in parts for s in part_samples]
+        if request.logprobs and any(s.text and not s.logprobs for s in samples):
+            # Scoring by logprob (selector=logprob) must not see a silent 0.0 per sample.
+            raise RemoteEngineError(
+                f"{self.base_url} returned no logprobs for model {self.model_name} although "
+                "logprobs=true was sent; this backend cannot serve logprobs (nor a strategy "
+                "that selects by them, e.g. best_of_n selector=logprob); use another selector"
+            )
         usages = [u for _, u, _ in parts]
         if all(u is not None for u in usages):
             # The seam counts a prompt once per request, however many calls carried it.
