@@ -87,7 +87,8 @@ def run_context(
 
     `engines` maps a role to an Engine or a list of Engines (see `roster`). With
     `strategy` (a configured Strategy), its default templates fill roles the packs lack,
-    every role it asks for is checked now, and `engines` may only name those roles.
+    and the roles it declares (`roles()`, when not None) are checked now and are the only
+    ones `engines` may name.
     Pass the context as `context=` when running `strategy.graph` yourself (e.g. embedded
     as a subgraph); `athink` builds one per query.
     """
@@ -95,16 +96,17 @@ def run_context(
     if isinstance(pack, str | Path):
         pack = PromptPack.from_file(pack)
     defaults = dict(strategy.default_prompts) if strategy is not None else {}
-    if strategy is not None:
-        unknown = sorted(set(engines or {}) - set(strategy.roles()))
+    roles = strategy.roles() if strategy is not None else None
+    if roles is not None:
+        unknown = sorted(set(engines or {}) - set(roles))
         if unknown:
             raise StrategyConfigError(
                 f"engines names role(s) {', '.join(unknown)} that strategy {strategy.name!r} "
-                f"does not ask for with these options; it asks for: {', '.join(strategy.roles())}"
+                f"does not ask for with these options; it asks for: {', '.join(roles)}"
             )
     roster = Roster(base, pack=pack, engines=engines, defaults=defaults)
-    if strategy is not None:
-        roster.check(strategy.roles())
+    if roles is not None:
+        roster.check(roles)
     try:
         budget = Budget(**budget_options)
     except ValidationError as exc:

@@ -59,10 +59,11 @@ class Strategy(BaseModel):
     def build_graph(self) -> StateGraph:
         raise NotImplementedError(f"{type(self).__name__} must implement build_graph()")
 
-    def roles(self) -> tuple[str, ...]:
-        """The prompt-pack roles this configuration asks for (checked before the run, and
-        the roles `engines=` may name). Default: the roles of `default_prompts`."""
-        return tuple(self.default_prompts)
+    def roles(self) -> tuple[str, ...] | None:
+        """The prompt-pack roles this configuration asks for: checked before the first
+        call, and the only roles `engines=` may name. None (the default) declares nothing:
+        each role is then looked up when a node first asks for it."""
+        return None
 
     @property
     def graph(self):

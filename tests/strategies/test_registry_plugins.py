@@ -72,7 +72,10 @@ def plugin_dist(install_plugin):
 
 async def test_an_installed_plugin_runs_by_name(plugin_dist, engine, quick_pack):
     assert available_strategies()["think_or_blurt"] == "tf_plugin_blurt:ThinkOrBlurt"
-    answer = await athink("58+67", "think_or_blurt", engine, pack=quick_pack)
+    # it declares no roles, so engines= may name any role it will ask for
+    answer = await athink(
+        "58+67", "think_or_blurt", engine, pack=quick_pack, engines={"draft_direct": engine}
+    )
     assert answer.strategy == "think_or_blurt"
     assert {c.source for c in answer.candidates} == {"draft", "draft_direct"}
     assert answer.decisions[-1].kind == "logprob"
