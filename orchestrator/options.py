@@ -7,18 +7,32 @@ inline in a strategy spec (`best_of_n:n=1,2,4`). Values parse as JSON when they 
 
 `RUN_OPTIONS` are the options of a run rather than of its strategy: the budget (the
 fields of `Budget`), the seed, the prompt pack and the per-role engines.
+
+`ImportableCallable` is the type of a callable option that the command line can name:
+`-S reward=mymodule:score` imports `score` from `mymodule` (as entry points name objects).
 """
 
 from __future__ import annotations
 
+import importlib
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Annotated, Any
 
+from pydantic import BeforeValidator
 from thinkfast.engine.errors import ThinkfastError
 
 from .budget import Budget
 
-__all__ = ["BUDGET_OPTIONS", "OptionSyntaxError", "RUN_OPTIONS", "parse_option", "parse_value"]
+__all__ = [
+    "BUDGET_OPTIONS",
+    "ImportableCallable",
+    "OptionSyntaxError",
+    "RUN_OPTIONS",
+    "import_callable",
+    "parse_option",
+    "parse_value",
+]
 
 BUDGET_OPTIONS: tuple[str, ...] = tuple(Budget.model_fields)
 RUN_OPTIONS: tuple[str, ...] = (*BUDGET_OPTIONS, "seed", "pack", "engines")
@@ -61,3 +75,28 @@ def parse_option(text: str, *, sweep: bool = False) -> tuple[str, Any]:
     if any(isinstance(v, str) and not v for v in values):
         raise OptionSyntaxError(f"option {text!r} has an empty value")
     return key, values
+
+
+def import_callable(value: Any) -> Any:
+    """'package.module:function' -> that function; anything else is returned unchanged
+    (a callable passed from Python, or a value the field's own check will refuse)."""
+    if not isinstance(value, str):
+        return value
+    module_name, sep, attribute = value.partition(":")
+    if not sep or not module_name or not attribute:
+        raise ValueError(f"{value!r} is not module:function (e.g. mypackage.rewards:score)")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"cannot import module {module_name!r} of {value!r}: {exc}") from None
+    for part in attribute.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise ValueError(f"module {module_name!r} has no {attribute!r}") from None
+    if not callable(target):
+        raise ValueError(f"{value!r} names a {type(target).__name__}, not a callable")
+    return target
+
+
+ImportableCallable = Annotated[Callable[..., Any], BeforeValidator(import_callable)]

@@ -34,7 +34,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="strategy option, e.g. -S n=8 -S selector=vote (values parse as JSON when they can)",
+        help="strategy option, e.g. -S n=8 -S selector=vote (values parse as JSON when they "
+        "can); a callable option names an importable function: -S selector=reward "
+        "-S reward=module:function",
     )
     ask.add_argument("--seed", type=int, default=None)
     ask.add_argument("--max-tokens", type=int, default=None, help="token budget across all roles")
