@@ -57,7 +57,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="KEY=V1[,V2...]",
-        help="strategy option; a comma list sweeps it (applies to strategies that have it)",
+        help="strategy option; a comma list sweeps it (applies to strategies that have it); "
+        "a callable option names an importable function: -S reward=module:function",
     )
     run.add_argument(
         "-T",
@@ -284,11 +285,18 @@ def _cmd_fit_auto(args: argparse.Namespace) -> int:
     engine = engine_from_args(args)
     levels = [int(x) for x in args.levels.split(",")]
     policy = run_fit(
-        engine, levels=levels, per_level=args.per_level, samples=args.samples,
-        temperature=args.temperature, seed=args.seed, out=Path(args.out),
+        engine,
+        levels=levels,
+        per_level=args.per_level,
+        samples=args.samples,
+        temperature=args.temperature,
+        seed=args.seed,
+        out=Path(args.out),
     )
     for table in policy["tables"]:
-        print(f"spend <= {table['target_spend']:g}x: k={table['k']}, measured {table['spend']:.2f}x, "
-              f"train accuracy {table['train_accuracy']:.3f}")
+        print(
+            f"spend <= {table['target_spend']:g}x: k={table['k']}, measured {table['spend']:.2f}x, "
+            f"train accuracy {table['train_accuracy']:.3f}"
+        )
     print(f"wrote {args.out}")
     return 0
