@@ -82,15 +82,16 @@ def best_of_8(kind: str, engine, q: int):
 
 
 def run_a(kind: str, pair: dict) -> dict:
-    out = {}
-    for name, engine in pair.items():
-        ttft, cached, t0 = [], 0, time.perf_counter()
-        for q in range(QUESTIONS):
+    out = {name: dict(wall=0.0, ttft=[], cached=0, prompt=0) for name in pair}
+    for q in range(QUESTIONS):  # the engines alternate, so load drift hits both alike
+        for name, engine in pair.items():
+            t0 = time.perf_counter()
             (g,) = engine.generate_sync([best_of_8(kind, engine, q)])
-            ttft.append(g.timing.ttft_s)
-            cached += g.usage.cached_tokens
-            prompt = g.usage.prompt_tokens
-        out[name] = dict(wall=time.perf_counter() - t0, ttft=ttft, cached=cached, prompt=prompt)
+            row = out[name]
+            row["wall"] += time.perf_counter() - t0
+            row["ttft"].append(g.timing.ttft_s)
+            row["cached"] += g.usage.cached_tokens
+            row["prompt"] = g.usage.prompt_tokens
     c, n = out["cache"], out["no cache"]
     print(
         f"  (a) best-of-8 x {QUESTIONS} questions, {n['prompt']}-token prompts: "
@@ -128,30 +129,25 @@ def run_b(pair: dict) -> None:
 def run_c(kind: str, pair: dict) -> None:
     from thinkfast.engine import GenerationRequest
 
-    per = {}
-    for name, engine in pair.items():
-        rng = np.random.default_rng(5)
-        history, ids, ttft = [], [], []
-        for turn in range(TURNS):
-            if kind == "40m":
-                ids = ids + rng.integers(1, 32000, size=40).tolist()
-                req = GenerationRequest(prompt_ids=ids, max_tokens=48, temperature=0.0)
-            else:
-                a, b = rng.integers(10, 99, size=2)
-                history.append(
-                    {
-                        "role": "user",
-                        "content": f"Turn {turn + 1}: what is {a} + {b}? Explain briefly.",
-                    }
-                )
-                req = GenerationRequest(messages=history, max_tokens=48, temperature=0.0)
+    per = {name: [] for name in pair}
+    rng = np.random.default_rng(5)
+    history, ids = [], []
+    for turn in range(TURNS):
+        if kind == "40m":
+            ids = ids + rng.integers(1, 32000, size=40).tolist()
+            req = GenerationRequest(prompt_ids=ids, max_tokens=48, temperature=0.0)
+        else:
+            a, b = rng.integers(10, 99, size=2)
+            ask = f"Turn {turn + 1}: what is {a} + {b}? Explain briefly."
+            history.append({"role": "user", "content": ask})
+            req = GenerationRequest(messages=list(history), max_tokens=48, temperature=0.0)
+        for name, engine in pair.items():  # alternating; greedy, so both give one reply
             (g,) = engine.generate_sync([req])
-            ttft.append((g.timing.ttft_s, g.usage.prompt_tokens, g.usage.cached_tokens))
-            if kind == "40m":
-                ids = ids + g.samples[0].token_ids
-            else:
-                history.append({"role": "assistant", "content": g.samples[0].text})
-        per[name] = ttft
+            per[name].append((g.timing.ttft_s, g.usage.prompt_tokens, g.usage.cached_tokens))
+        if kind == "40m":
+            ids = ids + g.samples[0].token_ids
+        else:
+            history.append({"role": "assistant", "content": g.samples[0].text})
     cells = [
         f"turn {i + 1} ({n[1]} tok, {c[2]} cached): {n[0] * 1e3:.0f} -> {c[0] * 1e3:.0f} ms"
         for i, (n, c) in enumerate(zip(per["no cache"], per["cache"], strict=True))
@@ -159,7 +155,7 @@ def run_c(kind: str, pair: dict) -> None:
     print("  (c) 6-turn chat, TTFT no cache -> cache: " + "; ".join(cells))
 
 
-def emulated_ttft(engine, prompt: int, cached: int) -> None:
+def emulated_ttft(kind: str, engine, prompt: int, cached: int) -> None:
     from thinkfast.engine.hardware.emulate import engine_spec
     from thinkfast.engine.hardware.model_spec import get_spec
     from thinkfast.engine.hardware.placement import place
@@ -167,14 +163,14 @@ def emulated_ttft(engine, prompt: int, cached: int) -> None:
     from thinkfast.engine.hardware.timing import prefill_s
 
     parts = []
-    for spec in (engine_spec(engine), get_spec("llama-3.1-70b")):
+    for label, spec in ((kind, engine_spec(engine)), ("llama-3.1-70b", get_spec("llama-3.1-70b"))):
         for hw in ("cs3", "h100"):
             profile = get_profile(hw)
             placement = place(spec, profile, batch=8, context=prompt + 16)
             full = prefill_s(spec, profile, placement, [prompt])
             hit = prefill_s(spec, profile, placement, [prompt - cached], [cached])
             parts.append(
-                f"{spec.name} on {hw}: {full * 1e3:.2f} -> {hit * 1e3:.2f} ms ({full / hit:.1f}x)"
+                f"{label} on {hw}: {full * 1e3:.2f} -> {hit * 1e3:.2f} ms ({full / hit:.1f}x)"
             )
     print(
         f"  emulated TTFT of (a)'s {prompt}-token prompt, 0 -> {cached} cached: " + "; ".join(parts)
@@ -182,6 +178,8 @@ def emulated_ttft(engine, prompt: int, cached: int) -> None:
 
 
 def prefix_cache_section(kinds: list[str]) -> None:
+    from thinkfast.engine import GenerationRequest
+
     for kind in kinds:
         with tempfile.TemporaryDirectory() as tmp:
             if kind == "40m":
@@ -192,13 +190,11 @@ def prefix_cache_section(kinds: list[str]) -> None:
                 for e in pair.values():
                     e.preamble = text_preamble(e, PREAMBLE_TOKENS)
             print(f"{kind}:", flush=True)
+            for e in pair.values():  # warm up (rope tables, allocations); caches no shared prefix
+                e.generate_sync([GenerationRequest(prompt_ids=[3, 4, 5], max_tokens=2)])
             out = run_a(kind, pair)
             prompt = out["cache"]["prompt"]
-            emulated_ttft(
-                pair["cache"],
-                prompt,
-                prompt - 31 if kind == "40m" else out["cache"]["cached"] // (QUESTIONS - 1),
-            )
+            emulated_ttft(kind, pair["cache"], prompt, out["cache"]["cached"] // (QUESTIONS - 1))
             run_c(kind, pair)
             if kind == "smollm2":
                 run_b(pair)

@@ -193,3 +193,14 @@ def test_cli_options_reach_the_engine(monkeypatch):
     monkeypatch.setenv("THINKFAST_BLAS_THREADS", "many")
     with pytest.raises(InvalidRequestError, match="THINKFAST_BLAS_THREADS"):
         LocalEngine("arith-tiny")
+
+
+def test_emulated_ttft_falls_with_cached_tokens():
+    engine = LocalEngine("arith-tiny", project_as="llama-3.1-70b")
+    prompt = ids(engine, 200, 9)
+    one = dict(n=1, max_tokens=1, logprobs=False)  # one token: the emulated time is prefill
+    (cold,) = engine.generate_sync([req(prompt, **one)])
+    (warm,) = engine.generate_sync([req(prompt[:-1] + [7], **one)])
+    assert (cold.usage.cached_tokens, warm.usage.cached_tokens) == (0, 199)
+    assert warm.timing.emulated["cs3"] < cold.timing.emulated["cs3"]  # latency-bound wafer
+    assert warm.timing.emulated["h100"] < cold.timing.emulated["h100"] / 2  # compute-bound
