@@ -12,6 +12,7 @@ import logging
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from thinkfast.engine.constraint import ConstraintError, constraint_from_vllm
 from thinkfast.engine.errors import (
     ContextLengthError,
     EngineError,
@@ -180,6 +181,12 @@ class _SamplingBody(BaseModel):
     user: str | None = None
     frequency_penalty: float | None = None
     presence_penalty: float | None = None
+    # vLLM's structured-output extras (docs/serving.md); OpenAI's response_format is on chat
+    structured_outputs: dict[str, Any] | None = None
+    guided_json: dict[str, Any] | str | None = None
+    guided_regex: str | None = None
+    guided_choice: list[str] | None = None
+    guided_grammar: str | None = None
     reasoning_effort: str | None = Field(
         None, description="maps to a strategy preset (thinkfast serve --effort LEVEL=SPEC)"
     )
@@ -330,6 +337,18 @@ def _common(body: _SamplingBody, limits: ServerLimits) -> dict[str, Any]:
     fields["temperature"] = 1.0 if body.temperature is None else body.temperature
     fields["top_p"] = 1.0 if body.top_p is None else body.top_p
     fields["top_k"] = body.top_k or 0
+    try:
+        constraint = constraint_from_vllm(
+            body.structured_outputs,
+            guided_json=body.guided_json,
+            guided_regex=body.guided_regex,
+            guided_choice=body.guided_choice,
+            guided_grammar=body.guided_grammar,
+        )
+    except ConstraintError as exc:
+        raise ApiError(400, str(exc), param="structured_outputs") from None
+    if constraint is not None:
+        fields["constraint"] = constraint
     return fields
 
 

@@ -54,6 +54,13 @@ class Connection:
         self._timeout = timeout
         self._transport = transport
         self._max_tokens_field = provider.chat_max_tokens_field if provider else "max_tokens"
+        # regex / choice / grammar constraints go in vLLM's form to self-hosted servers
+        # (vLLM, SGLang, thinkfast, or any base_url); hosted presets read response_format only
+        self._structured_form = (
+            "vllm"
+            if provider is None or provider.name in ("vllm", "sglang", "thinkfast")
+            else "openai"
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: httpx.AsyncClient | None = None
         self._semaphore: asyncio.Semaphore | None = None
@@ -110,7 +117,11 @@ class Connection:
     async def once(self, request: GenerationRequest, n: int) -> tuple[list[Sample], Usage | None]:
         """One non-streaming call for `n` samples; the samples and the server's usage."""
         body = request_body(
-            request, self.model_name, n=n, chat_max_tokens_field=self._max_tokens_field
+            request,
+            self.model_name,
+            n=n,
+            chat_max_tokens_field=self._max_tokens_field,
+            structured_form=self._structured_form,
         )
         response = await self.send("POST", endpoint_for(request), body)
         payload = self.json(response)
@@ -134,6 +145,7 @@ class Connection:
             n=n,
             stream=True,
             chat_max_tokens_field=self._max_tokens_field,
+            structured_form=self._structured_form,
         )
         assembler = StreamAssembler(n=n, want_logprobs=request.logprobs)
         decoder = SSEDecoder()

@@ -17,6 +17,7 @@ import json
 import math
 from typing import Any
 
+from ..constraint import ConstraintError, response_format_for, vllm_structured_outputs_for
 from ..errors import InvalidRequestError
 from ..types import GenerationRequest, Sample, TokenLogprob, TopLogprob, Usage
 
@@ -49,8 +50,13 @@ def request_body(
     n: int | None = None,
     stream: bool = False,
     chat_max_tokens_field: str = "max_tokens",
+    structured_form: str = "vllm",
 ) -> dict[str, Any]:
     """The JSON body for `request` (with `n` overridden when fanning out single calls).
+
+    `structured_form` says how a constraint travels: "openai" (hosted APIs: JSON kinds as
+    `response_format`, other kinds refused) or "vllm" (self-hosted servers: JSON kinds as
+    `response_format` too, regex / choice / grammar in vLLM's `structured_outputs`).
 
     `chat_max_tokens_field` is "max_completion_tokens" for providers that deprecated
     "max_tokens" in chat (OpenAI's reasoning models reject it); completions always take
@@ -90,10 +96,25 @@ def request_body(
         raise InvalidRequestError("top_logprobs needs logprobs=True")
     if request.response_format is not None:
         body["response_format"] = request.response_format
+    if request.constraint is not None:
+        body.update(_constraint_fields(request.constraint, structured_form))
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
     return body
+
+
+def _constraint_fields(constraint: Any, form: str) -> dict[str, Any]:
+    fmt = response_format_for(constraint)
+    if fmt is not None:
+        return {"response_format": fmt}
+    if form == "openai":
+        raise ConstraintError(
+            f"this provider takes only JSON constraints (response_format); a {constraint.type} "
+            "constraint needs a vLLM, SGLang or thinkfast server (provider=vllm/sglang/thinkfast "
+            "or base_url=...)"
+        )
+    return {"structured_outputs": vllm_structured_outputs_for(constraint)}
 
 
 def _finish_reason(value: Any) -> str:
