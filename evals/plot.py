@@ -69,7 +69,9 @@ def plot_summary(summary: RunSummary, path: str | Path, profile: str | None = No
         import matplotlib.pyplot as plt
         from matplotlib.ticker import NullFormatter
     except ImportError:
-        raise PlotError("--plot needs matplotlib: pip install 'thinkfast[plot]'") from None
+        from thinkfast.engine.install_hint import pip_install_hint
+
+        raise PlotError(f"--plot needs matplotlib: {pip_install_hint('plot')}") from None
     if not summary.configs:
         raise PlotError("the run has no configurations to plot")
     profile = profile or (summary.profiles[0] if summary.profiles else None)

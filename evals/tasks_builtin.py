@@ -134,8 +134,10 @@ def reasoning_gym_task(
     try:
         import reasoning_gym
     except ImportError:
+        from thinkfast.engine.install_hint import pip_install_hint
+
         raise TaskError(
-            "the reasoning_gym tasks need the reasoning-gym package: pip install 'thinkfast[reasoning]'"
+            f"the reasoning_gym tasks need the reasoning-gym package: {pip_install_hint('reasoning')}"
         ) from None
     if not variant:
         raise TaskError(
