@@ -202,5 +202,5 @@ def test_emulated_ttft_falls_with_cached_tokens():
     (cold,) = engine.generate_sync([req(prompt, **one)])
     (warm,) = engine.generate_sync([req(prompt[:-1] + [7], **one)])
     assert (cold.usage.cached_tokens, warm.usage.cached_tokens) == (0, 199)
-    assert warm.timing.emulated["cs3"] < cold.timing.emulated["cs3"]  # latency-bound wafer
-    assert warm.timing.emulated["h100"] < cold.timing.emulated["h100"] / 2  # compute-bound
+    for profile in ("cs3", "h100"):  # at 200 tokens both are latency / weight-read bound
+        assert warm.timing.emulated[profile] < cold.timing.emulated[profile]
