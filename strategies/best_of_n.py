@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 from thinkfast.orchestrator.context import RunContext
 from thinkfast.orchestrator.nodes import critique_all, draft, judge_round, node, score_rewards
 from thinkfast.orchestrator.options import ImportableCallable
@@ -30,6 +30,7 @@ from thinkfast.orchestrator.selection import (
 )
 from thinkfast.orchestrator.state import DraftTask, GraphState, last_value
 from thinkfast.orchestrator.strategy import Strategy, register_strategy
+from thinkfast.orchestrator.verifiers import as_verifier, checked_verifier, score_candidates
 
 __all__ = ["BestOfN", "BestOfNState"]
 
@@ -67,6 +68,11 @@ class BestOfN(Strategy):
         description="selector=reward: reward(question, text, answer) -> float; from the "
         "command line as module:function (-S reward=mypackage.rewards:score)",
     )
+    verifier: Annotated[Any, AfterValidator(checked_verifier)] = Field(
+        None,
+        description="rank the drafts by a verifier's score, ties by the vote: critic, "
+        "equations, python, or a callable(question, text, answer) -> float",
+    )
 
     @model_validator(mode="after")
     def _reward_given(self) -> BestOfN:
@@ -77,11 +83,17 @@ class BestOfN(Strategy):
             )
         if self.reward is not None and self.selector != "reward":
             raise ValueError("reward is only used with selector='reward'")
+        if self.verifier is not None and self.selector != "vote":
+            raise ValueError(
+                "verifier= ranks the drafts by its score with the vote breaking ties; "
+                f"it cannot be combined with selector={self.selector!r} (leave selector='vote')"
+            )
         return self
 
     def roles(self) -> tuple[str, ...]:
         extra = {"judge": ("judge",), "score": ("critique",)}.get(self.selector, ())
-        return (*self.prompts, *extra)
+        checks = as_verifier(self.verifier).roles() if self.verifier is not None else ()
+        return (*self.prompts, *extra, *checks)
 
     # -- graph --------------------------------------------------------------------------
     async def _sends(self, state: BestOfNState) -> list[Send]:
@@ -162,12 +174,19 @@ class BestOfN(Strategy):
     def _select_node(self):
         selector = self.selector
         reward = self.reward
+        verifier = as_verifier(self.verifier)
 
         @node("select")
         async def select(state: BestOfNState, ctx: RunContext) -> dict[str, Any]:
             candidates = state["candidates"]
             update: dict[str, Any] = {}
-            if selector == "vote":
+            if verifier is not None:  # outside feedback first, the vote breaks ties
+                update, scored, _ = await score_candidates(
+                    verifier, ctx, state["question"], candidates, node="select"
+                )
+                best, decision = select_by_score(scored, "verifier")
+                update["candidates"] = scored
+            elif selector == "vote":
                 best, decision = select_vote(candidates)
             elif selector == "logprob":
                 best, decision = select_logprob(candidates)

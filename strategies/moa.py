@@ -83,11 +83,11 @@ class MixtureOfAgents(Strategy):
         role = "draft" if layer == 1 else "aggregate"
         agents = ctx.agents(role)
         fields = {"question": question, **(shown(previous) if previous else {})}
-        # proposer i: engine i mod m, temperature i mod t
+        # proposer i: engine i mod m, then the next temperature each time round the engines
         plan: dict[int, dict[float, int]] = {}
         for i in range(self.proposers):
             temps = plan.setdefault(i % len(agents), {})
-            t = self.temperatures[i % len(self.temperatures)]
+            t = self.temperatures[(i // len(agents)) % len(self.temperatures)]
             temps[t] = temps.get(t, 0) + 1
         after = sorted({c.call_id for c in previous})
 

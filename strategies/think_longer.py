@@ -45,6 +45,8 @@ class ThinkLongerState(GraphState, total=False):
     waits: Annotated[int, last_value]
     frontier: Annotated[list[int], last_value]
     cut: Annotated[bool, last_value]  # the last phase reached max_thinking
+    resume: Annotated[str | None, last_value]  # raw prompt + thinking of the last phase
+    resume_role: Annotated[str, last_value]
 
 
 @register_strategy
@@ -114,39 +116,45 @@ class ThinkLonger(Strategy):
             thinking, found, tail = sample.text.partition(end)
             tokens = len(sample.token_ids)
             share = round(tokens * len(thinking) / max(1, len(sample.text))) if found else tokens
+            cut = sample.finish_reason == "length" and not found
             update: dict[str, Any] = {
                 **outcome.update,
                 "attempts": [*attempts, thinking.rstrip() if found else thinking],
                 "thinking_tokens": used + share,
                 "tail": tail if found else "",
                 "frontier": [outcome.call.id],
-                "cut": not found,
+                "cut": cut or used + share >= self.max_thinking,
+                # the raw text so far, to force an answer from (None: a chat prompt)
+                "resume": None if request.prompt is None else request.prompt + thinking,
+                "resume_role": role,
             }
             if role == "think_more":
                 update["waits"] = state.get("waits", 0) + 1
-            if not found:  # cut at max_thinking before it answered: make it answer now
-                update.update(await force_answer(ctx, agent, request, sample.text, end, outcome))
             return update
 
-        async def force_answer(ctx, agent, request, text, end, outcome) -> dict[str, Any]:
-            if request.prompt is None:  # a chat prompt cannot be continued as text
-                return {"cut": True}
-            thinking = text.partition(end)[0]
-            forced = request.model_copy(
+        async def force_answer(
+            state: ThinkLongerState, ctx: RunContext, end: str
+        ) -> dict[str, Any]:
+            """The thinking ended (or was cut) without an answer: append the end of the
+            thinking segment to the raw text and let the model write only the answer."""
+            if state.get("resume") is None:  # a chat prompt cannot be continued as text
+                return {}
+            agent = ctx.agents(state["resume_role"])[0]
+            forced = agent.ask(question=state["question"], thinking="").model_copy(
                 update={
-                    "prompt": request.prompt + thinking + end,
+                    "prompt": state["resume"] + end,
                     "max_tokens": ANSWER_TOKENS,
                     "temperature": 0.0,
+                    "stop": [],
                 }
             )
-            answer = await ctx.attempt(agent, "answer", [forced], after=[outcome.call.id])
+            answer = await ctx.attempt(agent, "answer", [forced], after=state.get("frontier", []))
             if not answer.ok:
-                return {**answer.update, "cut": True}
+                return answer.update
             return {
                 **answer.update,
                 "tail": answer.generations[0].samples[0].text,
                 "frontier": [answer.call.id],
-                "cut": True,
             }
 
         @node("draft")
@@ -164,8 +172,12 @@ class ThinkLonger(Strategy):
                 return {}
             end = end_of(ctx)
             agent = ctx.agents("draft")[0]
-            text = self.joiner.join(attempts) + end + state.get("tail", "")
-            call_id = (state.get("frontier") or [0])[-1]
+            update: dict[str, Any] = {}
+            if not state.get("tail"):
+                update = await force_answer(state, ctx, end)
+            tail = update.get("tail", state.get("tail", ""))
+            text = self.joiner.join(attempts) + end + tail
+            call_id = (update.get("frontier") or state.get("frontier") or [0])[-1]
 
             # the candidate is assembled from several phases' text
             candidate = new_candidate(ctx, agent, _text_sample(text), call_id, branch="final")
@@ -180,7 +192,12 @@ class ThinkLonger(Strategy):
                 f"{len(attempts)} phase(s), {state.get('waits', 0)} wait(s)"
                 + ("; cut at max_thinking" if state.get("cut") else ""),
             )
-            return {"candidates": [candidate], "selected": candidate.id, "decisions": [decision]}
+            return {
+                **update,
+                "candidates": [candidate],
+                "selected": candidate.id,
+                "decisions": [decision],
+            }
 
         async def next_phase(state: ThinkLongerState) -> str:
             if not state.get("attempts"):
