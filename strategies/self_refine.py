@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from langgraph.graph import END, START, StateGraph
-from pydantic import Field
+from pydantic import AfterValidator, Field, model_validator
 from thinkfast.orchestrator.context import RunContext
 from thinkfast.orchestrator.nodes import (
     DRAFT_PROMPTS,
@@ -25,6 +25,7 @@ from thinkfast.orchestrator.nodes import (
 )
 from thinkfast.orchestrator.state import Candidate, Decision, GraphState, RoundRecord, last_value
 from thinkfast.orchestrator.strategy import Strategy, register_strategy
+from thinkfast.orchestrator.verifiers import as_verifier, checked_verifier, score_candidates
 
 __all__ = ["SelfRefine", "SelfRefineState"]
 
@@ -48,20 +49,34 @@ class SelfRefine(Strategy):
     max_rounds: int = Field(3, ge=0, le=20, description="critique/refine rounds at most")
     mode: Literal["think", "direct"] = Field("think", description="prompt of the first draft")
     temperature: float = Field(0.0, ge=0.0, le=10.0, description="first draft temperature")
-    accept: Literal["judge", "always"] = Field(
+    accept: Literal["judge", "always", "verifier"] = Field(
         "judge",
-        description="judge: keep a revision only if the judge prefers it; always: keep every revision",
+        description="judge: keep a revision only if the judge prefers it; always: keep every "
+        "revision; verifier: keep it if the verifier scores it higher",
     )
     both_orders: bool = Field(True, description="judge current vs revision in both orders")
+    verifier: Annotated[Any, AfterValidator(checked_verifier)] = Field(
+        None,
+        description="outside feedback in place of the critic: equations, python, critic, or a "
+        "callable(question, text, answer) -> float; its findings go to the refiner",
+    )
+
+    @model_validator(mode="after")
+    def _verifier_given(self) -> SelfRefine:
+        if self.accept == "verifier" and self.verifier is None:
+            raise ValueError("accept='verifier' needs verifier= (e.g. verifier='equations')")
+        return self
 
     def roles(self) -> tuple[str, ...]:
         if self.max_rounds == 0:
             return (DRAFT_PROMPTS[self.mode],)
         judge = ("judge",) if self.accept == "judge" else ()
-        return (DRAFT_PROMPTS[self.mode], "critique", "refine", *judge)
+        check = as_verifier(self.verifier).roles() if self.verifier is not None else ("critique",)
+        return (DRAFT_PROMPTS[self.mode], *check, "refine", *judge)
 
     def build_graph(self) -> StateGraph:
         max_rounds, accept, both = self.max_rounds, self.accept, self.both_orders
+        verifier = as_verifier(self.verifier)
 
         @node("draft")
         async def first_draft(state: SelfRefineState, ctx: RunContext) -> dict[str, Any]:
@@ -76,9 +91,16 @@ class SelfRefine(Strategy):
         def current_of(state: SelfRefineState) -> Candidate:
             return next(c for c in state["candidates"] if c.id == state["current"])
 
+        def rounds_used(record: RoundRecord) -> Decision:
+            return Decision(
+                kind="rounds",
+                round=record.round,
+                detail=f"{record.round} of {max_rounds} round(s) used; stopped: {record.stopped}",
+            )
+
         def finish(record: RoundRecord, why: str, ctx: RunContext) -> dict[str, Any]:
             record.stopped = why
-            return {"rounds": [record], "pending_round": None}
+            return {"rounds": [record], "pending_round": None, "decisions": [rounds_used(record)]}
 
         @node("critique")
         async def critique(state: SelfRefineState, ctx: RunContext) -> dict[str, Any]:
@@ -90,6 +112,27 @@ class SelfRefine(Strategy):
                 answer_before=current.answer,
                 answer_after=current.answer,
             )
+            if verifier is not None:  # outside feedback: its findings are the critique
+                update, checked, verdicts = await score_candidates(
+                    verifier,
+                    ctx,
+                    state["question"],
+                    [current],
+                    node="critique",
+                    after=state.get("frontier", []),
+                )
+                verdict = verdicts[0]
+                update = {**update, "candidates": checked, "round": round_}
+                record.approved = verdict.ok
+                record.critique = verdict.error or verdict.findings
+                if verdict.error:
+                    return {**update, **finish(record, "verifier failed", ctx)}
+                if verdict.ok is not False:
+                    why = "verifier approved" if verdict.ok else "verifier could not tell"
+                    return {**update, **finish(record, why, ctx)}
+                calls = update.get("calls", [])
+                frontier = [calls[-1].id] if calls else state.get("frontier", [])
+                return {**update, "pending_round": record, "frontier": frontier}
             update, critiqued = await critique_all(
                 state["question"],
                 [current],
@@ -159,6 +202,13 @@ class SelfRefine(Strategy):
             frontier = state.get("frontier", [])
             if accept == "always":
                 accepted = True
+            elif accept == "verifier":
+                update, checked, verdicts = await score_candidates(
+                    verifier, ctx, state["question"], [revision], node="accept", after=frontier
+                )
+                before = current.scores[-1] if current.scores else 0.0
+                accepted = verdicts[0].error is None and verdicts[0].score > before
+                update = {**update, "candidates": checked, "decisions": []}
             else:
                 update, winners = await judge_round(
                     state["question"],
@@ -186,7 +236,9 @@ class SelfRefine(Strategy):
                 data={"round": record.round, "accepted": accepted, "flipped": record.flipped},
             )
             new_current = revision.id if accepted else current.id
-            how = "always" if accept == "always" else update["decisions"][-1].detail
+            how = {"always": "always", "verifier": "verifier score"}.get(accept) or (
+                update["decisions"][-1].detail
+            )
             acceptance = Decision(
                 kind="accept",
                 round=record.round,
@@ -203,7 +255,13 @@ class SelfRefine(Strategy):
             )
             if record.round >= max_rounds:
                 record.stopped = "max_rounds"
+            elif new_current == current.id or revision.text == current.text:
+                # every call of a round is greedy: a round that left the answer as it was
+                # would be asked the same again and answer the same
+                record.stopped = "a new round would repeat this one (the answer did not change)"
             update["rounds"] = [record]
+            if record.stopped:
+                update["decisions"] = [*update["decisions"], rounds_used(record)]
             return update
 
         async def after_draft(state: SelfRefineState) -> str:

@@ -82,7 +82,8 @@ async def test_the_judge_guard_keeps_the_current_answer_against_a_worse_revision
     assert record.judge_prefers_revision is False and not record.accepted
     assert not record.flipped and record.answer_after == record.answer_before == single.answer
     assert guarded.answer == single.answer and guarded.selected == guarded.candidates[0].id
-    match, acceptance = guarded.decisions
+    match, acceptance, used = guarded.decisions
+    assert used.kind == "rounds" and used.detail.startswith("1 of 1 round(s) used")
     assert (match.kind, match.candidates, match.winner) == (
         "match",
         [guarded.candidates[0].id, revision.id],
