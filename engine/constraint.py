@@ -44,6 +44,13 @@ class ConstraintError(InvalidRequestError):
 class _Constraint(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    if_unsupported: Literal["error", "ignore"] = Field(
+        "error",
+        description="what an engine that cannot enforce this kind does (a hosted API that "
+        "reads only JSON response_format): refuse the request, or serve it unconstrained "
+        "(prompt packs declare their roles' constraints so, to run on any engine)",
+    )
+
 
 class JsonObjectConstraint(_Constraint):
     """Any JSON object (OpenAI's `json_object` mode)."""

@@ -17,7 +17,10 @@ over the fields its role is given; the built-in roles use:
 
 A role is rendered as chat messages (optional system message + user message, the model's
 chat template applies) unless `raw` is true, in which case the template IS the prompt.
-Answers, verdicts and choices are read with the pack's regular expressions.
+Answers, verdicts and choices are read with the pack's regular expressions. A role may
+declare an output `constraint` (engine.constraint: regex, Lark grammar, JSON schema ...) so
+that its answer always has a readable shape, e.g. the default chat pack's critic may reason
+freely for a few lines but must end with `Verdict: correct|wrong` (docs/engine.md).
 
 The older flat shape (roles as top-level keys beside the patterns) still loads: every
 top-level object that is not a pack setting is taken as a role.
@@ -41,6 +44,7 @@ from pydantic import (
     model_validator,
 )
 from thinkfast.engine import ChatMessage, GenerationRequest, ThinkfastError
+from thinkfast.engine.constraint import OutputConstraint
 
 __all__ = ["PromptPack", "RolePrompt", "PromptPackError", "ROLES"]
 
@@ -63,6 +67,7 @@ class RolePrompt(BaseModel):
     raw: bool = False
     stop: list[str] = Field(default_factory=list)
     max_tokens: int = Field(256, ge=1)
+    constraint: OutputConstraint | None = None
 
 
 # each pattern setting and the named groups it must have
@@ -228,7 +233,11 @@ class PromptPack(BaseModel):
                 f"role {role!r} of pack {self.name!r} needs field {exc.args[0]!r}; "
                 f"given: {', '.join(sorted(fields)) or 'none'}"
             ) from exc
-        common = {"stop": list(spec.stop), "max_tokens": spec.max_tokens}
+        common = {
+            "stop": list(spec.stop),
+            "max_tokens": spec.max_tokens,
+            "constraint": spec.constraint,
+        }
         if spec.raw:
             return GenerationRequest(prompt=text, **common)
         messages = [ChatMessage(role="system", content=spec.system)] if spec.system else []

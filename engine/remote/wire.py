@@ -109,10 +109,12 @@ def _constraint_fields(constraint: Any, form: str) -> dict[str, Any]:
     if fmt is not None:
         return {"response_format": fmt}
     if form == "openai":
+        if constraint.if_unsupported == "ignore":
+            return {}  # e.g. a prompt pack's verdict grammar on a hosted API
         raise ConstraintError(
             f"this provider takes only JSON constraints (response_format); a {constraint.type} "
             "constraint needs a vLLM, SGLang or thinkfast server (provider=vllm/sglang/thinkfast "
-            "or base_url=...)"
+            "or base_url=...), or if_unsupported='ignore' to send the request unconstrained"
         )
     return {"structured_outputs": vllm_structured_outputs_for(constraint)}
 
