@@ -71,13 +71,15 @@ def recheck_plugin(install_plugin):
     install_plugin("tf_plugin_recheck", PLUGIN, "recheck = tf_plugin_recheck:Recheck")
 
 
-async def test_a_pack_without_the_role_is_a_clear_error_before_any_call(recheck_plugin, engine):
+async def test_a_pack_without_the_role_is_a_clear_error_before_any_call(
+    recheck_plugin, engine, pack
+):
     before = len(engine.batch_log)
     with pytest.raises(PromptPackError) as info:
         await athink("58+67", "recheck", engine)
     message = str(info.value)
     assert "prompt pack 'arith-tiny' has no role 'recheck'" in message
-    assert "it has: critique, draft, draft_direct, judge, refine" in message
+    assert f"it has: {', '.join(sorted(pack.roles))}" in message and "draft" in pack.roles
     assert "default template for it is not used" in message  # and why not
     assert len(engine.batch_log) == before
 
