@@ -16,6 +16,10 @@ Coverage@n (any of the n drafts correct, an oracle) is printed beside the select
 gap is what a better selector could still win.
 
     OMP_NUM_THREADS=1 python benchmarks/strategies.py --limit 20
+
+`--library` runs the strategy library at matched budgets instead (issue 15: every
+strategy at about 2x/4x/8x/16x single's tokens, Wilson intervals, paired differences,
+tokens by role, emulated latency, Pareto frontier): see benchmarks/strategy_library.py.
 """
 
 from __future__ import annotations
@@ -49,6 +53,25 @@ def parse_args(argv=None):
         "only: per-query wall then includes waiting for the other queries",
     )
     p.add_argument("--json", default=None, help="write per-query rows to this file")
+    p.add_argument(
+        "--library",
+        action="store_true",
+        help="the strategy library at matched budgets (issue 15; benchmarks/strategy_library.py)",
+    )
+    p.add_argument(
+        "--timing",
+        type=int,
+        default=3,
+        help="--library: problems per level run one at a time for wall",
+    )
+    p.add_argument("--only", default=None, help="--library: only these strategies (comma list)")
+    p.add_argument("--plot", default=None, help="--library: draw the accuracy/cost plot here")
+    p.add_argument(
+        "--rows", default=None, help="--library: append each query's row here (JSON lines)"
+    )
+    p.add_argument(
+        "--summarize", default=None, help="--library: only summarize the rows file given here"
+    )
     return p.parse_args(argv)
 
 
@@ -211,6 +234,24 @@ def main(argv=None) -> int:
         threadpool_limits(1)
     except ImportError:
         pass
+    if args.library:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from strategy_library import complete_rows, plot_library, run_library, summarize_library
+
+        if args.summarize:
+            with open(args.summarize, encoding="utf-8") as f:
+                rows = [json.loads(line) for line in f if line.strip()]
+        else:
+            rows = asyncio.run(run_library(args))
+        rows = complete_rows(rows)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(rows, f)
+        text, stats = summarize_library(rows, args)
+        print(text)
+        if args.plot:
+            plot_library(stats, args.plot)
+        return 0
     rows = asyncio.run(run(args))
     if args.json:
         with open(args.json, "w") as f:

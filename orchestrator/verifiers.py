@@ -31,7 +31,9 @@ import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
+
+from pydantic import AfterValidator
 
 from .context import RunContext
 from .errors import StrategyConfigError
@@ -50,6 +52,9 @@ __all__ = [
     "as_verifier",
     "VERIFIERS",
     "VERIFIER_PROMPTS",
+    "VerifierSpec",
+    "checked_verifier",
+    "score_candidates",
 ]
 
 # Default template of the step-verifier role for chat packs (a model's own pack may have
@@ -367,3 +372,9 @@ async def score_candidates(
             )
         )
     return run.update, scored, run.verdicts
+
+
+# The type of a strategy's `verifier` option: a name, a Verifier, a callable, or None.
+VerifierSpec = Annotated[
+    str | Verifier | Callable[..., Any] | None, AfterValidator(checked_verifier)
+]

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import Field, model_validator
 from thinkfast.orchestrator.context import RunContext
 from thinkfast.orchestrator.nodes import critique_all, draft, judge_round, node, score_rewards
 from thinkfast.orchestrator.options import ImportableCallable
@@ -30,7 +30,7 @@ from thinkfast.orchestrator.selection import (
 )
 from thinkfast.orchestrator.state import DraftTask, GraphState, last_value
 from thinkfast.orchestrator.strategy import Strategy, register_strategy
-from thinkfast.orchestrator.verifiers import as_verifier, checked_verifier, score_candidates
+from thinkfast.orchestrator.verifiers import VerifierSpec, as_verifier, score_candidates
 
 __all__ = ["BestOfN", "BestOfNState"]
 
@@ -68,7 +68,7 @@ class BestOfN(Strategy):
         description="selector=reward: reward(question, text, answer) -> float; from the "
         "command line as module:function (-S reward=mypackage.rewards:score)",
     )
-    verifier: Annotated[Any, AfterValidator(checked_verifier)] = Field(
+    verifier: VerifierSpec = Field(
         None,
         description="rank the drafts by a verifier's score, ties by the vote: critic, "
         "equations, python, or a callable(question, text, answer) -> float",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from langgraph.graph import END, START, StateGraph
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import Field, model_validator
 from thinkfast.orchestrator.context import RunContext
 from thinkfast.orchestrator.nodes import (
     DRAFT_PROMPTS,
@@ -25,7 +25,7 @@ from thinkfast.orchestrator.nodes import (
 )
 from thinkfast.orchestrator.state import Candidate, Decision, GraphState, RoundRecord, last_value
 from thinkfast.orchestrator.strategy import Strategy, register_strategy
-from thinkfast.orchestrator.verifiers import as_verifier, checked_verifier, score_candidates
+from thinkfast.orchestrator.verifiers import VerifierSpec, as_verifier, score_candidates
 
 __all__ = ["SelfRefine", "SelfRefineState"]
 
@@ -55,7 +55,7 @@ class SelfRefine(Strategy):
         "revision; verifier: keep it if the verifier scores it higher",
     )
     both_orders: bool = Field(True, description="judge current vs revision in both orders")
-    verifier: Annotated[Any, AfterValidator(checked_verifier)] = Field(
+    verifier: VerifierSpec = Field(
         None,
         description="outside feedback in place of the critic: equations, python, critic, or a "
         "callable(question, text, answer) -> float; its findings go to the refiner",

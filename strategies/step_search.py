@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
-from pydantic import AfterValidator, Field
+from pydantic import Field, field_validator
 from thinkfast.orchestrator.context import RunContext
 from thinkfast.orchestrator.errors import StrategyConfigError
 from thinkfast.orchestrator.prompt_pack import RolePrompt
@@ -28,8 +28,8 @@ from thinkfast.orchestrator.strategy import Strategy
 from thinkfast.orchestrator.verifiers import (
     VERIFIER_PROMPTS,
     Verifier,
+    VerifierSpec,
     as_verifier,
-    checked_verifier,
 )
 
 __all__ = ["Path", "StepSearch", "expand", "score_paths", "to_candidates", "verifier_of"]
@@ -59,7 +59,7 @@ class StepSearch(Strategy):
 
     default_prompts: ClassVar[dict[str, RolePrompt]] = dict(VERIFIER_PROMPTS)
 
-    verifier: Annotated[Any, AfterValidator(checked_verifier)] = Field(
+    verifier: VerifierSpec = Field(
         "step",
         description="scores partial solutions: step (the model's step verifier), equations, "
         "critic, python, or a callable(question, text, answer) -> float",
@@ -70,6 +70,13 @@ class StepSearch(Strategy):
     delimiter: str | None = Field(
         None, min_length=1, description="step delimiter; default: the pack's step_delimiter"
     )
+
+    @field_validator("verifier")
+    @classmethod
+    def _needed(cls, v: Any) -> Any:
+        if v is None:
+            raise ValueError("step-level search needs a verifier to score partial solutions")
+        return v
 
     def roles(self) -> tuple[str, ...]:
         return ("draft", *as_verifier(self.verifier).roles(partial=True))
