@@ -104,6 +104,8 @@ class Record(BaseModel):
     )  # wall_s, sum_s, critical_path_s, emulated
     stopped_for_budget: bool = False
     flips: int = 0  # self-refine rounds that changed the final answer
+    tie: bool = False  # the final choice was a tie, settled by the drawn-first rule
+    warnings: list[str] = Field(default_factory=list)  # the Answer's (e.g. unreadable judge)
     metadata: dict[str, Any] = Field(default_factory=dict)
     error: dict[str, str] | None = None  # {type, message}
 

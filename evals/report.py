@@ -15,7 +15,7 @@ same); a run with errors should be resumed rather than read.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -59,6 +59,11 @@ class ConfigSummary(BaseModel):
     runs: int = Field(description="graded (sample, epoch) runs")
     errors: int
     stopped_for_budget: int = 0
+    ties: int = Field(0, description="runs whose final choice was a tie (drawn-first rule)")
+    warned: int = Field(0, description="runs whose Answer carried a warning")
+    warnings: dict[str, int] = Field(
+        default_factory=dict, description="each distinct warning -> runs that carried it"
+    )
     flip_rate: float = Field(
         0.0, description="mean self-refine rounds per query that changed the answer"
     )
@@ -125,6 +130,12 @@ def _ks(n: int) -> list[int]:
 
 def _mean(values: Sequence[float]) -> float:
     return float(np.mean(values)) if len(values) else math.nan
+
+
+def _warning_kind(warning: str) -> str:
+    """A warning without its per-query details (the part after ' — '), so the same
+    trouble on many queries is counted as one."""
+    return warning.split(" — ", 1)[0]
 
 
 def _summarize_config(
@@ -202,6 +213,9 @@ def _summarize_config(
         runs=len(ok),
         errors=len(recs) - len(ok),
         stopped_for_budget=sum(r.stopped_for_budget for r in ok),
+        ties=sum(r.tie for r in ok),
+        warned=sum(bool(r.warnings) for r in ok),
+        warnings=dict(Counter(_warning_kind(w) for r in ok for w in r.warnings).most_common()),
         flip_rate=_mean([r.flips for r in ok]) if ok else 0.0,
         accuracy=clustered_proportion(scores),
         tokens_per_query=_mean([r.tokens for r in ok]),
@@ -311,6 +325,12 @@ def footer(summary: RunSummary) -> str:
     for label, field in (("acc", "accuracy"), ("Δ vs base", "vs_baseline")):
         if field in summary.intervals:
             lines.append(f"{label}: 95% {summary.intervals[field]}")
+    for c in summary.configs:
+        if c.ties:
+            lines.append(f"ties: {c.label}: {c.ties} of {c.runs} final choices (drawn first)")
+    for c in summary.configs:
+        for warning, count in c.warnings.items():
+            lines.append(f"warning ({c.label}, {count} of {c.runs} runs): {warning}")
     return "\n".join(lines)
 
 

@@ -162,6 +162,8 @@ def _record(unit: Unit, task: Task, answer: Answer) -> Record:
         latency=_latency(answer.latency),
         stopped_for_budget=answer.stopped_for_budget,
         flips=answer.flips,
+        tie=answer.tie,
+        warnings=list(answer.warnings),
         metadata=dict(unit.sample.metadata),
     )
 

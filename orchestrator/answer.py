@@ -38,6 +38,12 @@ class Answer(BaseModel):
     latency: LatencyReport = Field(default_factory=LatencyReport)
     stopped_for_budget: bool = False
     budget_stop_reason: str | None = None
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="what the user should know about how this answer was reached: a "
+        "question not of the kind the model reads, a role whose replies could not be read. "
+        "Each is 'what happened — this query's details' (eval reports count the first part)",
+    )
 
     @property
     def chosen(self) -> Candidate | None:

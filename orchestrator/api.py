@@ -151,11 +151,21 @@ def _prepare(question: str, strategy: Any, engine: Engine | None, options: dict[
     return chosen, ctx
 
 
-def _finish(question: str, chosen, ctx: RunContext, state: dict[str, Any]) -> Answer:
+def _asked(question: str, ctx: RunContext) -> tuple[str, list[str]]:
+    """The question as the main model's pack has it asked (spaces dropped for arith-tiny),
+    and a warning when it is not of the kind that model was trained on."""
+    pack = ctx.roster.pack_of(ctx.roster.main)
+    asked, warning = pack.prepare_question(question)
+    return asked, [warning] if warning else []
+
+
+def _finish(
+    question: str, chosen, ctx: RunContext, state: dict[str, Any], notes: list[str]
+) -> Answer:
     wall = ctx.elapsed()
     state = dict(state)
     state["budget_stop"] = state.get("budget_stop") or ctx.gate.stop_reason
-    return build_answer(
+    answer = build_answer(
         question,
         chosen.name,
         chosen.options_json(),
@@ -164,6 +174,10 @@ def _finish(question: str, chosen, ctx: RunContext, state: dict[str, Any]) -> An
         wall,
         ctx.roster.main.model_name,
     )
+    # said once per query, not per call: the question's form, roles whose replies the
+    # pack could not read
+    answer.warnings = [*notes, *ctx.roster.reading_warnings()]
+    return answer
 
 
 async def athink(
@@ -177,9 +191,10 @@ async def athink(
     Engines, for roles played on other models than `engine`). Cancelling the task cancels the engine calls it made.
     """
     chosen, ctx = _prepare(question, strategy, engine, dict(options))
+    asked, notes = _asked(question, ctx)
     ctx.started = time.perf_counter()
-    state = await chosen.graph.ainvoke({"question": question}, context=ctx)
-    return _finish(question, chosen, ctx, state)
+    state = await chosen.graph.ainvoke({"question": asked}, context=ctx)
+    return _finish(question, chosen, ctx, state, notes)
 
 
 async def astream(
@@ -188,16 +203,19 @@ async def astream(
     """Like `athink`, but yields progress events as they happen; the last event has kind
     "answer", its text and extracted answer in `data`, and the full Answer in `result`."""
     chosen, ctx = _prepare(question, strategy, engine, dict(options))
+    asked, notes = _asked(question, ctx)
     ctx.started = time.perf_counter()
     state: dict[str, Any] = {}
     async for mode, chunk in chosen.graph.astream(
-        {"question": question}, context=ctx, stream_mode=["custom", "values"]
+        {"question": asked}, context=ctx, stream_mode=["custom", "values"]
     ):
         if mode == "custom" and isinstance(chunk, Event):
             yield chunk
         elif mode == "values":
             state = chunk
-    answer = _finish(question, chosen, ctx, state)
+    answer = _finish(question, chosen, ctx, state, notes)
+    for warning in answer.warnings:
+        yield Event(kind="warning", t=answer.latency.wall_s, data={"message": warning})
     yield Event(
         kind="answer",
         t=answer.latency.wall_s,

@@ -24,6 +24,7 @@ EventKind = Literal[
     "decision",
     "failure",
     "budget_stop",
+    "warning",
     "answer",
 ]
 

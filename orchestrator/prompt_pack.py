@@ -22,6 +22,11 @@ declare an output `constraint` (engine.constraint: regex, Lark grammar, JSON sch
 that its answer always has a readable shape, e.g. the default chat pack's critic may reason
 freely for a few lines but must end with `Verdict: correct|wrong` (docs/engine.md).
 
+A pack written for a model trained on one kind of question may say what that kind looks
+like (`question_format`): characters to drop first (spaces, say), the pattern a question
+must then match, and the hint to give when it does not, so a question the model cannot
+read is answered with a warning rather than silently wrong.
+
 The older flat shape (roles as top-level keys beside the patterns) still loads: every
 top-level object that is not a pack setting is taken as a role.
 """
@@ -46,7 +51,7 @@ from pydantic import (
 from thinkfast.engine import ChatMessage, GenerationRequest, ThinkfastError
 from thinkfast.engine.constraint import OutputConstraint
 
-__all__ = ["PromptPack", "RolePrompt", "PromptPackError", "ROLES"]
+__all__ = ["PromptPack", "RolePrompt", "PromptPackError", "QuestionFormat", "ROLES"]
 
 # The roles the built-in strategies ask for; a pack may have any others.
 ROLES: tuple[str, ...] = ("draft", "draft_direct", "critique", "judge", "refine")
@@ -68,6 +73,28 @@ class RolePrompt(BaseModel):
     stop: list[str] = Field(default_factory=list)
     max_tokens: int = Field(256, ge=1)
     constraint: OutputConstraint | None = None
+
+
+class QuestionFormat(BaseModel):
+    """The questions a pack's model was trained on: `remove` (a regular expression) is
+    deleted from a question first, then the question must match `pattern` in full;
+    `hint` says what the model reads, for a question that does not."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pattern: str
+    remove: str | None = None
+    hint: str
+
+    @field_validator("pattern", "remove")
+    @classmethod
+    def _regex(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {v!r}: {exc}") from exc
+        return v
 
 
 # each pattern setting and the named groups it must have
@@ -137,6 +164,11 @@ class PromptPack(BaseModel):
         None,
         description="where a draft's thinking segment ends (budget forcing: think_longer "
         "stops a draft there); None: the pack has no thinking segment",
+    )
+    question_format: QuestionFormat | None = Field(
+        None,
+        description="the questions the model was trained on (see QuestionFormat); None: "
+        "any question is asked as given",
     )
 
     @model_validator(mode="before")
@@ -243,6 +275,17 @@ class PromptPack(BaseModel):
         messages = [ChatMessage(role="system", content=spec.system)] if spec.system else []
         messages.append(ChatMessage(role="user", content=text))
         return GenerationRequest(messages=messages, **common)
+
+    def prepare_question(self, question: str) -> tuple[str, str | None]:
+        """The question as the model reads it, and a warning when it is not of the kind
+        the pack's `question_format` describes (then it is asked as given)."""
+        form = self.question_format
+        if form is None:
+            return question, None
+        normalised = re.sub(form.remove, "", question) if form.remove else question
+        if re.fullmatch(form.pattern, normalised):
+            return normalised, None
+        return question, f"{form.hint} — got {question.strip()!r}, asked as given"
 
     # -- reading ----------------------------------------------------------------------
     def extract_answer(self, text: str) -> str | None:

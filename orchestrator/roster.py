@@ -148,6 +148,25 @@ class Roster:
         self._turns[role] = turn + 1
         return agents[turn % len(agents)]
 
+    def reading_warnings(self) -> list[str]:
+        """One warning per role and engine whose replies its pack could not read: any
+        unreadable verdict or choice (the decision fell back to a default), or drafts none
+        of which had a readable answer. A chat model asked with a pack written for
+        another model is the usual cause."""
+        warnings = []
+        for role, agents in self._agents.items():
+            for agent in agents:
+                for kind, (unread, total) in agent.reads.items():
+                    if not unread or (kind == "answer" and unread < total):
+                        continue
+                    warnings.append(
+                        f"{role} replies on {agent.label} had no {kind} that pack "
+                        f"{agent.pack.name!r} could read; pass a pack written for this "
+                        f"model (--pack / pack=) — {unread} of {total} this query, counted "
+                        f"as unknown {kind}s"
+                    )
+        return warnings
+
     def check(self, roles: Iterable[str]) -> None:
         """Fail before any call when a role some engine would play is missing from its pack."""
         for role in roles:

@@ -1,8 +1,9 @@
 """`thinkfast ask` and `thinkfast strategies`.
 
 `ask` runs one scaffolded query and prints the answer with a compact cost table (tokens by
-role, wall, sum of calls, critical path, emulated latency per profile); `--json` prints the
-whole Answer, `--trace` every engine call. `strategies` lists the built-in and installed
+role, wall, sum of calls, critical path, emulated latency per profile) and its warnings
+(on stderr); `--json` prints the whole Answer, `--trace` every engine call, every decision
+(ties labelled) and the warnings. `strategies` lists the built-in and installed
 strategies with their options.
 """
 
@@ -97,7 +98,27 @@ def run_ask(args: argparse.Namespace) -> int:
     if args.trace:
         print()
         print(trace_table(answer))
+        if answer.decisions:
+            print()
+            print(decision_table(answer))
+        for warning in answer.warnings:
+            print(f"warning: {warning}")
+    else:
+        sys.stdout.flush()  # the answer first, then what to know about it
+        for warning in answer.warnings:
+            print(f"thinkfast: warning: {warning}", file=sys.stderr)
     return 0
+
+
+def decision_table(answer) -> str:
+    """Every choice the graph made, ties labelled (settled by the drawn-first rule)."""
+    lines = [f"{'round':>5} {'kind':<10} {'winner':>6} {'tie':<4} detail"]
+    for d in answer.decisions:
+        winner = "-" if d.winner is None else str(d.winner)
+        lines.append(
+            f"{d.round:>5} {d.kind:<10} {winner:>6} {'TIE' if d.tie else '-':<4} {d.detail}"
+        )
+    return "\n".join(lines)
 
 
 def cost_table(answer) -> str:

@@ -48,7 +48,7 @@ def test_ask_trace_prints_every_call(capsys, quick_file):
     code = ask(quick_file, "-s", "self_refine", "-S", "max_rounds=1", "--trace")
     out = capsys.readouterr().out
     assert code == 0
-    trace = out[out.index(" id role") :].splitlines()[1:]
+    trace = out[out.index(" id role") :].split("\n\n")[0].splitlines()[1:]  # the calls
     assert len(trace) >= 2 and trace[0].split()[1] == "draft"
     assert {row.split()[4] for row in trace} == {"arith-tiny"}  # the engine that served it
 
