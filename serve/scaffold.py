@@ -14,6 +14,7 @@ choice, and cancelling it (a client that hung up) cancels every pending engine c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,14 +58,18 @@ class SamplingSettings:
 
 
 class DrafterEngine(Engine):
-    """`base`, with the client's settings put on every request a drafter role makes.
+    """`base`, with the client's settings put on every request a drafter role makes, and
+    every call in flight known, so `cancel_pending()` can stop them.
 
     max_tokens only lowers the role's allowance (the pack knows what a full answer
-    needs); stop strings are added to the pack's. Everything else is `base`'s."""
+    needs); stop strings are added to the pack's. Everything else is `base`'s. (Closing
+    a graph's stream does not always cancel the node tasks it started: a client that hung
+    up must not leave engine calls running for nobody, so they are cancelled here.)"""
 
     def __init__(self, base: Engine, overrides: dict[str, Any]) -> None:
         self.base = base
         self.overrides = overrides
+        self.pending: set[asyncio.Task[Any]] = set()
         for name in ("model_name", "context_length", "hardware", "project_as", "pace"):
             setattr(self, name, getattr(base, name))
         self.model_config = base.model_config
@@ -83,10 +88,20 @@ class DrafterEngine(Engine):
         return request.model_copy(update=update)
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
-        return await self.base.generate([self._rewrite(r) for r in requests])
+        task = asyncio.current_task()
+        if task is not None:
+            self.pending.add(task)
+        try:
+            return await self.base.generate([self._rewrite(r) for r in requests])
+        finally:
+            self.pending.discard(task)
 
     def stream(self, request: GenerationRequest) -> TextStream:
         return self.base.stream(self._rewrite(request))
+
+    def cancel_pending(self) -> None:
+        for task in list(self.pending):
+            task.cancel()
 
     def count_tokens(self, request: GenerationRequest) -> int:
         return self.base.count_tokens(request)
@@ -160,7 +175,7 @@ class Scaffold:
             overrides["max_tokens"] = settings.max_tokens
         if settings.stop:
             overrides["stop"] = list(settings.stop)
-        self.engine = DrafterEngine(engine, overrides) if overrides else engine
+        self.engine = DrafterEngine(engine, overrides)
         self.pack = pack_for(engine)
 
     def _options(self, index: int) -> dict[str, Any]:
@@ -187,10 +202,10 @@ class Scaffold:
 
         async def run(choice: int, question: str, index: int) -> None:
             try:
-                async for event in astream(
-                    question, self.strategy, self.engine, **self._options(index)
-                ):
-                    await queue.put((choice, event))
+                stream = astream(question, self.strategy, self.engine, **self._options(index))
+                async with contextlib.aclosing(stream):
+                    async for event in stream:
+                        await queue.put((choice, event))
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer
                 await queue.put((choice, exc))
                 if isinstance(exc, asyncio.CancelledError):
@@ -219,15 +234,17 @@ class Scaffold:
             # a client gone, or one choice failed: stop every engine call still pending
             for task in tasks:
                 task.cancel()
+            self.engine.cancel_pending()
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def run(self, questions: Sequence[str]) -> tuple[list[Any], dict[int, list[Event]]]:
         """Every choice's Answer (in choice order) and its progress events."""
         answers: dict[int, Any] = {}
         progress: dict[int, list[Event]] = {}
-        async for choice, event in self.events(questions):
-            if event.kind == "answer":
-                answers[choice] = event.result
-            else:
-                progress.setdefault(choice, []).append(event)
+        async with contextlib.aclosing(self.events(questions)) as events:
+            async for choice, event in events:
+                if event.kind == "answer":
+                    answers[choice] = event.result
+                else:
+                    progress.setdefault(choice, []).append(event)
         return [answers[i] for i in sorted(answers)], progress

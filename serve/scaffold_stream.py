@@ -12,6 +12,7 @@ which the openai SDK raises. A client that hangs up cancels the scaffold's engin
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -70,19 +71,22 @@ async def scaffold_events(
     header = f"{scaffold.strategy.name} on {scaffold.base.model_name}\n"
     yield event([piece(i, reasoning=header) for i in range(total)])
     try:
-        async for choice, ev in scaffold.events(questions):
-            if ev.kind == "answer":
-                answer = ev.result
-                answers[choice] = answer
-                chosen = answer.chosen
-                finish = chosen.finish_reason if chosen is not None else "stop"
-                yield event([piece(choice, reasoning=f"answer: {answer.answer}\n")])
-                yield event([piece(choice, content=answer.text)])
-                yield event([piece(choice, finish=finish)])
-                continue
-            line = progress_line(ev)
-            if line is not None:
-                yield event([piece(choice, reasoning=line + "\n")])
+        # aclosing: when this response is closed (a client gone), the scaffold's own
+        # generator is closed at once too, which cancels its engine calls
+        async with contextlib.aclosing(scaffold.events(questions)) as events:
+            async for choice, ev in events:
+                if ev.kind == "answer":
+                    answer = ev.result
+                    answers[choice] = answer
+                    chosen = answer.chosen
+                    finish = chosen.finish_reason if chosen is not None else "stop"
+                    yield event([piece(choice, reasoning=f"answer: {answer.answer}\n")])
+                    yield event([piece(choice, content=answer.text)])
+                    yield event([piece(choice, finish=finish)])
+                    continue
+                line = progress_line(ev)
+                if line is not None:
+                    yield event([piece(choice, reasoning=line + "\n")])
     except ApiError as exc:
         yield f"data: {dumps(exc.body())}\n\n"
         return

@@ -317,8 +317,11 @@ class _Server:
 
         async def releasing() -> AsyncIterator[str]:
             try:
-                async for line in events:
-                    yield line
+                # aclosing: closing this response closes `events` at once (cancelling a
+                # scaffold's engine calls), not whenever the garbage collector gets to it
+                async with contextlib.aclosing(events) as lines:
+                    async for line in lines:
+                        yield line
             finally:
                 slot.release()
 

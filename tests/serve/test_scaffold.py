@@ -13,7 +13,6 @@ import httpx
 import openai
 import pytest
 from langgraph.graph import END, START, StateGraph
-from thinkfast import athink
 from thinkfast.engine import LocalEngine
 from thinkfast.orchestrator.api import pack_for
 from thinkfast.orchestrator.context import RunContext
@@ -21,6 +20,8 @@ from thinkfast.orchestrator.prompt_pack import RolePrompt
 from thinkfast.orchestrator.state import GraphState
 from thinkfast.orchestrator.strategy import Strategy, register_strategy
 from thinkfast.serve.server import IGNORED_HEADER, ServerLimits, running_server
+
+from thinkfast import athink
 
 MODEL = "arith-tiny"
 QUESTION = "12+34"
@@ -35,6 +36,9 @@ class NeedsPlanner(Strategy):
     default_prompts: ClassVar[dict[str, RolePrompt]] = {
         "planner": RolePrompt(template="{question}")
     }
+
+    def roles(self) -> tuple[str, ...]:
+        return ("planner",)
 
     def build_graph(self) -> StateGraph:
         async def noop(state: GraphState, runtime: Any) -> dict[str, Any]:
