@@ -217,11 +217,16 @@ def summarize_library(rows: list[dict], args) -> tuple[str, list[dict]]:
             }
         )
     single = _scores(acc_rows, "single")
-    vote_at = {s["level"]: s["config"] for s in stats if s["config"].startswith("best_of_n vote")}
+    votes = [v for v in stats if v["config"].startswith("best_of_n vote")]
     for s in stats:
         mine = _scores(acc_rows, s["config"])
         s["d_single"] = paired_difference(mine, single)
-        ref = vote_at.get(s["level"])
+        # the best_of_n vote configuration nearest in tokens (log scale): "at the same tokens"
+        ref = (
+            min(votes, key=lambda v: abs(math.log(v["tokens"] / s["tokens"])))["config"]
+            if votes
+            else None
+        )
         s["vote_ref"] = ref
         s["d_vote"] = (
             paired_difference(mine, _scores(acc_rows, ref)) if ref and ref != s["config"] else None
@@ -233,7 +238,7 @@ def summarize_library(rows: list[dict], args) -> tuple[str, list[dict]]:
     lines = []
     head = (
         f"{'config':<27} {'lvl':>4} {'acc % [95% CI]':>19} {'d vs single':>20} "
-        f"{'d vs vote@lvl':>20} {'tokens':>7} {'x':>5} {'wall ms':>8} {'crit ms':>8} "
+        f"{'d vs nearest vote':>20} {'tokens':>7} {'x':>5} {'wall ms':>8} {'crit ms':>8} "
         f"{'sum ms':>8} {'cs3 ms':>7} {'h100 ms':>7} {'front':>5}"
     )
     lines.append(head)
@@ -298,15 +303,16 @@ def plot_library(stats: list[dict], path: str) -> None:
     from thinkfast.evals.plot import pareto_frontier
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), sharey=True)
+    colors = plt.get_cmap("tab10").colors + ("black",)
     groups = defaultdict(list)
     for s in stats:
-        name = s["config"].rsplit(" ", 1)[0] if s["config"] != "single" else "single"
+        name = " ".join(w for w in s["config"].split() if "=" not in w)  # drop swept values
         groups[name].append(s)
     for ax, key, title in (
         (axes[0], "tokens", "tokens per query"),
         (axes[1], "cs3", "emulated CS-3 critical path (s)"),
     ):
-        for name, pts in groups.items():
+        for color, (name, pts) in zip(colors, groups.items(), strict=False):
             pts = sorted(pts, key=lambda s: s[key])
             xs = [s[key] for s in pts]
             ys = [100 * s["acc"] for s in pts]
@@ -314,7 +320,9 @@ def plot_library(stats: list[dict], path: str) -> None:
                 [100 * (s["acc"] - s["low"]) for s in pts],
                 [100 * (s["high"] - s["acc"]) for s in pts],
             ]
-            ax.errorbar(xs, ys, yerr=err, marker="o", ms=4, capsize=2, lw=1.2, label=name)
+            ax.errorbar(
+                xs, ys, yerr=err, marker="o", ms=4, capsize=2, lw=1.2, label=name, color=color
+            )
         front = pareto_frontier([(s[key], s["acc"]) for s in stats])
         ax.plot(
             [stats[i][key] for i in front],
