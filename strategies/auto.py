@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from langgraph.graph import END, START, StateGraph
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from thinkfast.orchestrator.context import RunContext
 from thinkfast.orchestrator.errors import StrategyConfigError
 from thinkfast.orchestrator.nodes import draft, node
@@ -114,6 +114,14 @@ class Auto(Strategy):
     policy: str | None = Field(
         None, description="policy file (thinkfast eval fit-auto); default: the shipped arith one"
     )
+
+    @model_validator(mode="after")
+    def _policy_loads(self) -> Auto:
+        try:
+            self._policy()
+        except StrategyConfigError as exc:  # reported as this option's problem
+            raise ValueError(str(exc)) from None
+        return self
 
     def roles(self) -> tuple[str, ...]:
         return ("draft",)
