@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,19 +60,25 @@ class SamplingSettings:
     stop: list[str] = field(default_factory=list)
 
 
+# The engine calls in flight of the scaffold whose task runs them (a set per scaffold,
+# found through the context its tasks inherit), so a hung-up client's calls are cancelled
+# and no one else's: closing a graph's stream does not always cancel the node tasks it
+# started.
+_PENDING: ContextVar[set[asyncio.Task[Any]] | None] = ContextVar("scaffold_pending", default=None)
+
+
 class DrafterEngine(Engine):
     """`base`, with the client's settings put on every request a drafter role makes, and
-    every call in flight known, so `cancel_pending()` can stop them.
+    each call in flight registered with its scaffold (see `_PENDING`).
 
     max_tokens only lowers the role's allowance (the pack knows what a full answer
-    needs); stop strings are added to the pack's. Everything else is `base`'s. (Closing
-    a graph's stream does not always cancel the node tasks it started: a client that hung
-    up must not leave engine calls running for nobody, so they are cancelled here.)"""
+    needs); stop strings are added to the pack's. Everything else is `base`'s. One
+    wrapper serves every request with the same settings (`drafter_for`), so what the
+    budget gate learns about the engine's speed carries over from query to query."""
 
     def __init__(self, base: Engine, overrides: dict[str, Any]) -> None:
         self.base = base
         self.overrides = overrides
-        self.pending: set[asyncio.Task[Any]] = set()
         for name in ("model_name", "context_length", "hardware", "project_as", "pace"):
             setattr(self, name, getattr(base, name))
         self.model_config = base.model_config
@@ -88,26 +97,39 @@ class DrafterEngine(Engine):
         return request.model_copy(update=update)
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
-        task = asyncio.current_task()
-        if task is not None:
-            self.pending.add(task)
+        pending, task = _PENDING.get(), asyncio.current_task()
+        if pending is not None and task is not None:
+            pending.add(task)
         try:
             return await self.base.generate([self._rewrite(r) for r in requests])
         finally:
-            self.pending.discard(task)
+            if pending is not None:
+                pending.discard(task)
 
     def stream(self, request: GenerationRequest) -> TextStream:
         return self.base.stream(self._rewrite(request))
-
-    def cancel_pending(self) -> None:
-        for task in list(self.pending):
-            task.cancel()
 
     def count_tokens(self, request: GenerationRequest) -> int:
         return self.base.count_tokens(request)
 
     def describe(self) -> dict[str, Any]:
         return self.base.describe()
+
+
+_CHECKED: set[tuple[int, str, str]] = set()
+_DRAFTERS: OrderedDict[tuple[int, str], DrafterEngine] = OrderedDict()
+
+
+def drafter_for(base: Engine, overrides: dict[str, Any]) -> DrafterEngine:
+    """The shared wrapper of `base` for these settings (the 64 most recent are kept)."""
+    key = (id(base), json.dumps(overrides, sort_keys=True))
+    engine = _DRAFTERS.get(key)
+    if engine is None or engine.base is not base:
+        engine = _DRAFTERS[key] = DrafterEngine(base, overrides)
+    _DRAFTERS.move_to_end(key)
+    while len(_DRAFTERS) > 64:
+        _DRAFTERS.popitem(last=False)
+    return engine
 
 
 def question_from_messages(messages: Sequence[Any]) -> str:
@@ -175,7 +197,7 @@ class Scaffold:
             overrides["max_tokens"] = settings.max_tokens
         if settings.stop:
             overrides["stop"] = list(settings.stop)
-        self.engine = DrafterEngine(engine, overrides)
+        self.engine = drafter_for(engine, overrides)
         self.pack = pack_for(engine)
 
     def _options(self, index: int) -> dict[str, Any]:
@@ -187,11 +209,18 @@ class Scaffold:
         }
 
     def check(self) -> None:
-        """Roles, budget and profile, checked before anything runs (4xx on failure)."""
+        """Roles, budget and profile, checked before anything runs (4xx on failure);
+        a configuration that passed once is not checked again."""
+        key = (id(self.engine), self.strategy.cache_key(), json.dumps(self.spec.budget))
+        if key in _CHECKED:
+            return
         try:
             run_context(self.engine, strategy=self.strategy, **self._options(0))
         except Exception as exc:
             raise scaffold_error(exc) from None
+        if len(_CHECKED) > 1024:
+            _CHECKED.clear()
+        _CHECKED.add(key)
 
     async def events(self, questions: Sequence[str]) -> AsyncIterator[tuple[int, Event]]:
         """(choice, event) as they happen, for n scaffolds of each question, choice
@@ -213,11 +242,16 @@ class Scaffold:
             finally:
                 await queue.put((choice, None))
 
-        tasks = [
-            asyncio.create_task(run(q * n + j, question, j))
-            for q, question in enumerate(questions)
-            for j in range(n)
-        ]
+        pending: set[asyncio.Task[Any]] = set()
+        token = _PENDING.set(pending)  # the tasks below (and theirs) inherit it
+        try:
+            tasks = [
+                asyncio.create_task(run(q * n + j, question, j))
+                for q, question in enumerate(questions)
+                for j in range(n)
+            ]
+        finally:
+            _PENDING.reset(token)
         running = len(tasks)
         try:
             while running:
@@ -232,9 +266,8 @@ class Scaffold:
                     yield choice, item
         finally:
             # a client gone, or one choice failed: stop every engine call still pending
-            for task in tasks:
+            for task in [*tasks, *pending]:
                 task.cancel()
-            self.engine.cancel_pending()
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def run(self, questions: Sequence[str]) -> tuple[list[Any], dict[int, list[Event]]]:
