@@ -210,7 +210,7 @@ def _u4_dequantize(q, d, m, t0, t1, out):
                 lo_row = out[b * 32 + j]
                 hi_row = out[b * 32 + 16 + j]
                 qj = q[t, b, j]
-                for r in range(width):
+                for r in range(W):
                     lo, hi = _split(qj[r])
                     lo_row[c + r] = db[r] * lo + mb[r]
                     hi_row[c + r] = db[r] * hi + mb[r]
@@ -228,10 +228,10 @@ def _i8_dequantize(q, d, m, t0, t1, out):
                 qj = q[t, b, j]
                 if has_min:
                     mb = m[t, b]
-                    for r in range(width):
+                    for r in range(W):
                         row[c + r] = db[r] * np.float32(qj[r]) + mb[r]
                 else:
-                    for r in range(width):
+                    for r in range(W):
                         row[c + r] = db[r] * np.float32(qj[r])
 
 

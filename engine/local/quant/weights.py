@@ -131,11 +131,13 @@ class QuantizedMatrix:
         _, _, dequantize = runtime.variant(self.kind)
         tiles = self.q.shape[0]
         step = max(1, GEMM_CHUNK_BYTES // (self.n_in * TILE * 4))
-        buf = np.empty((self.n_in, min(step, tiles) * TILE), dtype=F32)
+        buf = np.empty(self.n_in * min(step, tiles) * TILE, dtype=F32)
         out = np.empty((x.shape[0], tiles * TILE), dtype=F32)
         for t0 in range(0, tiles, step):
             t1 = min(t0 + step, tiles)
-            w = buf[:, : (t1 - t0) * TILE]
+            # a contiguous [IN, cols] view even for the last, narrower chunk: the kernel's
+            # row writes then vectorise (a column slice of a wider buffer would not)
+            w = buf[: self.n_in * (t1 - t0) * TILE].reshape(self.n_in, -1)
             dequantize(self.q, self.d, self.m, t0, t1, w)
             np.matmul(x, w, out=out[:, t0 * TILE : t1 * TILE])
         return out[:, : self.n_out] if out.shape[1] != self.n_out else out
