@@ -14,9 +14,11 @@ fits what is left:
   remembered per engine as (seconds, decode steps), by role and by profile (None for the
   wall clock), the last `RECENT_CALLS` of each; the first call an engine serves is left
   out, because it pays for warm-up (allocation, caches, connections) that later calls do
-  not. A call is predicted to take as long as the slowest recent call of its role (of any
-  role on that engine when its role has not run yet), scaled down when its `max_tokens`
-  is fewer than that call's steps. So a draft that took 0.09 s is predicted at about
+  not. A call is predicted to take as long as the slowest recent call of its role that
+  drew as many samples (of any role on that engine when its role has not run yet),
+  scaled down when its `max_tokens` is fewer than that call's steps; when no recent call
+  drew as many samples, the nearest sample count is scaled by the ratio of samples (so
+  one draft after a batch of 16 is not refused for the batch's time). So a draft that took 0.09 s is predicted at about
   0.09 s, not at its `max_tokens` ceiling, and the budget admits what will fit. A call
   nothing predicts (a new engine, or only its warm-up seen) is admitted on tokens alone.
   A running call is also cancelled when the wall budget runs out, so a wrong prediction
@@ -94,7 +96,10 @@ class _Speed:
     """What one engine's recent calls took: (seconds, decode steps) by (role, profile)."""
 
     calls_seen: int = 0  # the first is warm-up and not learned from
-    recent: dict[tuple[str, str | None], deque[tuple[float, int]]] = field(default_factory=dict)
+    # (seconds, decode steps, samples drawn) of recent calls
+    recent: dict[tuple[str, str | None], deque[tuple[float, int, int]]] = field(
+        default_factory=dict
+    )
 
 
 _SPEEDS: weakref.WeakKeyDictionary[object, _Speed] = weakref.WeakKeyDictionary()
@@ -161,7 +166,8 @@ class BudgetGate:
                     )
         steps = max(c.max_tokens for c in costs)
         if self.budget.max_latency_s is not None:
-            predicted = self.predict_s(engine, role, None, steps)
+            samples = sum(c.n for c in costs)
+            predicted = self.predict_s(engine, role, None, steps, samples)
             if elapsed_s + (predicted or 0.0) > self.budget.max_latency_s:
                 self._refuse(
                     role,
@@ -171,7 +177,8 @@ class BudgetGate:
         if self.budget.max_emulated_s is not None and self.profile is not None:
             predicted = emulated_worst_case_s(engine, self.profile, costs)
             if predicted is None:
-                predicted = self.predict_s(engine, role, self.profile, steps)
+                samples = sum(c.n for c in costs)
+                predicted = self.predict_s(engine, role, self.profile, steps, samples)
             finish = self.ledger.finish_times(self.profile)
             ready = max((finish.get(dep, 0.0) for dep in after), default=0.0)
             if ready + (predicted or 0.0) > self.budget.max_emulated_s:
@@ -211,22 +218,32 @@ class BudgetGate:
             return
         for profile, seconds in [(None, call.wall_s), *call.emulated.items()]:
             recent = speed.recent.setdefault((call.role, profile), deque(maxlen=RECENT_CALLS))
-            recent.append((seconds, steps))
+            recent.append((seconds, steps, max(1, call.samples)))
 
     @staticmethod
-    def predict_s(engine: object, role: str, profile: str | None, steps: int) -> float | None:
-        """Seconds a call of `role` with at most `steps` decode steps is expected to take:
-        the slowest recent call of that role (else of any role on the engine), scaled
-        down to `steps` when it decoded more. None when no call after warm-up was seen."""
+    def predict_s(
+        engine: object, role: str, profile: str | None, steps: int, samples: int | None = None
+    ) -> float | None:
+        """Seconds a call of `role` with at most `steps` decode steps and `samples` samples
+        is expected to take: the slowest recent call of that role (else of any role on the
+        engine) that drew as many samples, scaled down to `steps` when it decoded more;
+        without one, the calls of the nearest sample count scaled by the samples' ratio.
+        `samples=None` compares every recent call as it is. None when no call after
+        warm-up was seen."""
         try:
             speed = _SPEEDS.get(engine)
         except TypeError:
             return None
         if speed is None:
             return None
-        seen = speed.recent.get((role, profile))
+        seen = list(speed.recent.get((role, profile), ()))
         if not seen:  # another role on the same engine: its speed is the best guess
             seen = [obs for (_, p), calls in speed.recent.items() if p == profile for obs in calls]
         if not seen:
             return None
-        return max(seconds * min(1.0, steps / taken) for seconds, taken in seen)
+        scale = 1.0
+        if samples is not None:
+            nearest = min({drawn for _, _, drawn in seen}, key=lambda d: (abs(d - samples), d))
+            seen = [obs for obs in seen if obs[2] == nearest]
+            scale = samples / nearest
+        return scale * max(seconds * min(1.0, steps / taken) for seconds, taken, _ in seen)

@@ -59,3 +59,15 @@ async def test_the_docs_latency_example_answers_from_what_it_learned(fresh):
         answers += 1
         assert not answer.stopped_for_budget or _refusal_fits(answer.budget_stop_reason)
     assert answers >= 1
+
+
+async def test_a_batch_does_not_set_the_price_of_one_draft(fresh):
+    await athink(QUESTION, "single", fresh)  # warm-up
+    batch = await athink(QUESTION, "best_of_n", fresh, n=8, temperature=0.8, seed=1)
+    (drafts,) = [c for c in batch.calls if c.role == "draft"]
+    # only a batch of 8 seen: one draft is predicted at an eighth of it, 8 at all of it
+    assert BudgetGate.predict_s(fresh, "draft", None, 320, 1) == pytest.approx(drafts.wall_s / 8)
+    assert BudgetGate.predict_s(fresh, "draft", None, 320, 8) == pytest.approx(drafts.wall_s)
+    single = await athink(QUESTION, "single", fresh)
+    (draft,) = single.calls
+    assert BudgetGate.predict_s(fresh, "draft", None, 320, 1) == pytest.approx(draft.wall_s)
