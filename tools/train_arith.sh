@@ -15,4 +15,5 @@ python -m tools.arith_model.train --seed 0 --threads 1 --out "$work/stage1" --wo
 python -m tools.arith_model.mine_pool --model "$work/stage1" --problems 1984 --samples 8 \
     --seed 1 --out "$work/pool.jsonl"
 python -m tools.arith_model.finetune --init "$work/stage1" --pool "$work/pool.jsonl" \
-    --seed 0 --steps 2400 --threads 1 --out engine/models/arith-tiny --work "$work/stage2"
+    --seed 0 --steps 2400 --stop-after 1600 --threads 1 --out engine/models/arith-tiny \
+    --work "$work/stage2"

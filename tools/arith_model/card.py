@@ -10,6 +10,7 @@ commands wrote rather than from hand copying.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -118,11 +119,74 @@ def tables(report: dict, training: dict) -> str:
     return body + tok + roles + legend + train
 
 
+def wilson(k: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of k successes in n trials."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (centre - half, centre + half)
+
+
+def _ci(p: float | None, n: int) -> str:
+    if p is None:
+        return "–"
+    lo, hi = wilson(p * n, n)
+    return f"{100 * p:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
+def v2_summary(report: dict) -> str:
+    """The v2 roles pooled over levels, each with its 95% Wilson interval and n."""
+    levels = list(report["levels"].values())
+    if not all("roles" in lv for lv in levels):
+        return ""
+
+    def pooled(key: str, n_key: str = "sampled_problems") -> tuple[float, int]:
+        n = sum(lv["roles"]["bo8_problems"] if n_key == "bo8" else lv[n_key] for lv in levels)
+        w = [
+            (lv["roles"][key], lv["roles"]["bo8_problems"] if n_key == "bo8" else lv[n_key])
+            for lv in levels
+        ]
+        return sum(x * m for x, m in w) / n, n
+
+    ver = [lv["roles"]["verifier"] for lv in levels]
+    pos = sum(v["items_right"] for v in ver)
+    neg = sum(v["items_wrong"] for v in ver)
+    tpr = sum(v["approves_right"] * v["items_right"] for v in ver) / pos
+    tnr = sum(v["rejects_wrong"] * v["items_wrong"] for v in ver) / neg
+    rows = [
+        ("step verifier: approves right steps", _ci(tpr, pos), pos),
+        ("step verifier: rejects wrong steps", _ci(tnr, neg), neg),
+        ("step verifier balanced accuracy", f"{100 * (tpr + tnr) / 2:.1f}%", pos + neg),
+    ]
+    for label, key, n_key in (
+        ("majority of 8", "bo8_vote", "bo8"),
+        ("best-of-8, verifier-weighted vote", "bo8_verifier", "bo8"),
+        ("best-of-8, vote among top prefix scores", "bo8_verifier_top", "bo8"),
+        ("greedy thinking (single)", "greedy", "problems"),
+        ("self-refine, verifier-guided", "self_refine_verifier", "problems"),
+        ("vote over 4", "vote4", "sampled_problems"),
+        ("aggregator over the same 4 (as written)", "aggregate4", "sampled_problems"),
+        ("aggregator over the same 4 (snapped)", "aggregate4_snapped", "sampled_problems"),
+        ("vote over 3 first answers", "vote3_first_round", "sampled_problems"),
+        ("debate 3x2 (as written)", "debate3x2", "sampled_problems"),
+        ("debate 3x2 (snapped)", "debate3x2_snapped", "sampled_problems"),
+        ("greedy thinking + Wait: + one more solution", "think_more", "problems"),
+    ):
+        p, n = pooled(key, n_key)
+        rows.append((label, _ci(p, n), n))
+    return "| all levels pooled | measured [95% Wilson] | n |\n|---|---|---|\n" + "".join(
+        f"| {a} | {b} | {c} |\n" for a, b, c in rows
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
     report = json.loads(Path(args[0]).read_text())
     training = json.loads((Path(args[1]) / "training.json").read_text())
     print(tables(report, training))
+    print(v2_summary(report))
     return 0
 
 

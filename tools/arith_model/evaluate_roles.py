@@ -189,14 +189,25 @@ async def evaluate_roles(
     ]
     verdicts.update(await _verify_all(engine, pack, [j for j in jobs if j not in verdicts]))
     right_bo8 = right_top = right_vote = 0
+    paired: dict[str, list[int]] = {}
+
+    def pair(name: str, new: bool, old: bool) -> None:
+        """Discordant pairs on the same problem: [new right only, old right only]."""
+        counts = paired.setdefault(name, [0, 0])
+        counts[0] += new and not old
+        counts[1] += old and not new
+
     for p, s in zip(many[:k], sampled[:k], strict=True):
         shares = [_share(pack, _works(t), verdicts, p.question) for t in s]
         prefix = [_prefix_score(pack, _works(t), verdicts, p.question) for t in s]
-        right_bo8 += _weighted_vote([answer(t) for t in s], shares) == p.target
+        weighted = _weighted_vote([answer(t) for t in s], shares) == p.target
         top = max(prefix)
         chosen = _vote([answer(t) for t, sc in zip(s, prefix, strict=True) if sc == top])
+        voted = _vote([answer(t) for t in s]) == p.target
+        right_bo8 += weighted
         right_top += chosen == p.target
-        right_vote += _vote([answer(t) for t in s]) == p.target
+        right_vote += voted
+        pair("bo8_verifier_vs_vote", weighted, voted)
     res["bo8_problems"] = k
     res["bo8_verifier"] = right_bo8 / k if k else None
     res["bo8_verifier_top"] = right_top / k if k else None
@@ -269,6 +280,8 @@ async def evaluate_roles(
     res["greedy"] = sum(answer(g) == p.target for g, p in zip(greedy, problems, strict=True)) / len(
         problems
     )
+    for a, g, p in zip(refined, greedy, problems, strict=True):
+        pair("self_refine_vs_greedy", a == p.target, answer(g) == p.target)
     res["self_refine_verifier"] = sum(
         a == p.target for a, p in zip(refined, problems, strict=True)
     ) / len(problems)
@@ -290,6 +303,12 @@ async def evaluate_roles(
     res["aggregate4_snapped"] = sum(
         snap(answer(a), o) == p.target for a, o, p in zip(agg, offered, many, strict=True)
     ) / len(many)
+    for a, o, s4, p in zip(agg, offered, sampled, many, strict=True):
+        pair(
+            "aggregate4_snapped_vs_vote4",
+            snap(answer(a), o) == p.target,
+            _vote([answer(t) for t in s4[:4]]) == p.target,
+        )
     res["vote4"] = sum(
         _vote([answer(t) for t in s[:4]]) == p.target for s, p in zip(sampled, many, strict=True)
     ) / len(many)
@@ -323,6 +342,8 @@ async def evaluate_roles(
                 for i, c in enumerate(current)
             ]
         res[key] = sum(_vote(c) == p.target for c, p in zip(current, many, strict=True)) / len(many)
+        for c, f, p in zip(current, first, many, strict=True):
+            pair(f"{key}_vs_vote3", _vote(c) == p.target, _vote(f) == p.target)
 
     # thinking extension: greedy steps, then "Wait:" and one more solution
     ext = await _texts(
@@ -336,4 +357,7 @@ async def evaluate_roles(
         answer(e) == p.target for e, p in zip(ext, problems, strict=True)
     ) / len(problems)
     res["tokens_think_more"] = sum(len(e) for e in ext) / len(ext)
+    for e, g, p in zip(ext, greedy, problems, strict=True):
+        pair("think_more_vs_greedy", answer(e) == p.target, answer(g) == p.target)
+    res["paired"] = paired
     return res

@@ -44,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--no-bf16", dest="bf16", action="store_false")
+    ap.add_argument(
+        "--stop-after",
+        type=int,
+        default=None,
+        help="stop after this many steps of the --steps schedule (the shipped v2: 1600 of 2400)",
+    )
     ap.add_argument("--checkpoint-every", type=int, default=200)
     ap.add_argument("--work", type=Path, default=Path("runs/arith-tiny-v2"))
     args = ap.parse_args(argv)
@@ -109,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         log(f"checkpoint at step {step}")
 
-    trainer.run(STAGE2_MIX, own, args.steps, pool, checkpoint, args.checkpoint_every)
+    steps = min(args.steps, args.stop_after or args.steps)
+    trainer.run(STAGE2_MIX, own, steps, pool, checkpoint, args.checkpoint_every)
+    meta["steps_run"] = steps
     meta.update({"tokens": trainer.batcher.tokens_seen, "wall_s": round(time.time() - t0)})
     save_model(model.to("cpu"), args.out, meta)
     log(f"done: {json.dumps(meta)}")

@@ -77,8 +77,8 @@ MAX_TOKENS = {
 # The step verifier's decision is read from its `Got: N, claimed: M` line (the pack's
 # verdict_check_pattern), so generation stops before the closing word it would not need.
 STOP = {"verify_step": ["\nVerdict:"]}
-# The roles the shipped pack declares (the v2 roles join once their weights ship).
-PACK_ROLES = ("draft", "draft_direct", "critique", "judge", "refine")
+# The roles the shipped pack declares: every role the v2 weights were trained on.
+PACK_ROLES = tuple(TEMPLATES)
 # Where a thinking segment ends: a budget-forcing strategy stops a draft at THINK_END and
 # asks `think_more` to go on (the cue is the template's "\nWait: ").
 THINK_END = "\nAnswer:"
