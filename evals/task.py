@@ -189,8 +189,15 @@ def _typed_options(
             continue
         if param.kind is inspect.Parameter.VAR_KEYWORD:
             continue
+        adapter = TypeAdapter(param.annotation)
         try:
-            typed[key] = TypeAdapter(param.annotation).validate_python(value)
+            try:
+                typed[key] = adapter.validate_python(value)
+            except ValidationError:
+                # `-T name=2024` parses as a number; a text option still takes it as text
+                if not isinstance(value, int | float):
+                    raise
+                typed[key] = adapter.validate_python(str(value))
         except ValidationError:
             kind = getattr(param.annotation, "__name__", str(param.annotation))
             raise TaskError(
