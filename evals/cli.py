@@ -93,6 +93,19 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.add_argument("--wide", action="store_true", help=_WIDE_HELP)
+    run.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help="run the units on Ray workers, each with its own engine and --max-connections "
+        "queries in flight: no ADDRESS starts a local Ray runtime, auto or ray://HOST:PORT "
+        "joins a cluster (needs thinkfast[ray]; docs/scale-out.md)",
+    )
+    run.add_argument(
+        "--ray-workers", type=int, default=None, help="Ray workers (default: one per CPU)"
+    )
     add_engine_arguments(run)
     run.set_defaults(func=_cmd_run)
 
@@ -149,12 +162,36 @@ def _check_configs(configs: list[Config]) -> None:
 def _make_engine(args: argparse.Namespace) -> tuple[Any, str, dict[str, Any]]:
     """The engine, the model name the log records, and the engine settings it records."""
     engine = engine_from_args(args)
-    options: dict[str, Any] = {"engine": type(engine).__name__, "hardware": list(engine.hardware)}
+    kind, base_url = type(engine).__name__, getattr(engine, "base_url", None)
+    return engine, engine.model_name, _engine_settings(args, kind, engine.hardware, base_url)
+
+
+def _engine_settings(args: argparse.Namespace, kind: str, hardware: Any, base_url: Any) -> dict:
+    """The engine settings a log records (the same whether the engine runs here or on Ray)."""
+    options: dict[str, Any] = {"engine": kind, "hardware": list(hardware)}
     if is_remote(args):
-        options["base_url"] = engine.base_url
+        options["base_url"] = base_url
     if args.pack:
         options["pack"] = str(args.pack)
-    return engine, engine.model_name, options
+    return options
+
+
+def _start_ray_pool(args: argparse.Namespace, run_options: dict[str, Any]) -> tuple[Any, Any]:
+    """Ray workers with engines built from this command's engine options (loaded once
+    per worker), and the model and engine settings the log records (evals/ray_runner.py)."""
+    from .ray_runner import RayPool, check_address, engine_factory_from_args
+
+    check_address(args.ray)  # a bad address fails before Ray starts
+    pool = RayPool(
+        engine_factory_from_args(args),
+        run_options=run_options,
+        address=args.ray,
+        workers=args.ray_workers,
+        max_connections=args.max_connections,
+    )
+    info = pool.start()
+    settings = _engine_settings(args, info.engine, info.hardware, info.base_url)
+    return pool, (info.model, settings)
 
 
 def _default_log_dir(task: str) -> Path:
@@ -184,7 +221,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     task = get_task(args.task, **dict(parse_option(o) for o in args.task_options))
     configs = expand_grid(args.strategy or ["single"], args.options, fields_of=strategy_fields)
     _check_configs(configs)
-    engine, model, engine_options = _make_engine(args)
+    run_options = {"pack": args.pack} if args.pack else {}
+    pool = None
+    if args.ray is not None:  # the engines load on the Ray workers, not here
+        pool, (model, engine_options) = _start_ray_pool(args, run_options)
+        solver, close = None, pool.aclose
+    else:
+        engine, model, engine_options = _make_engine(args)
+        solver, close = athink_solver(engine, **run_options), engine.aclose
     log_dir = (
         Path(args.resume) if args.resume else Path(args.log_dir or _default_log_dir(args.task))
     )
@@ -194,7 +238,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             return await run_eval(
                 task,
                 configs,
-                athink_solver(engine, **({"pack": args.pack} if args.pack else {})),
+                solver,
+                executor=pool,
                 log_dir=log_dir,
                 model=model,
                 epochs=args.epochs,
@@ -208,7 +253,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 argv=sys.argv,
             )
         finally:
-            await engine.aclose()
+            await close()
 
     try:
         result = asyncio.run(go())

@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import EvalError, LogError
 from .log import Header, LogWriter, Record, RunSpec, environment, latest_records, now_iso, read_log
@@ -31,12 +31,38 @@ from .task import EvalSample, Task
 if TYPE_CHECKING:  # imported when a run starts, so importing evals stays light
     from thinkfast.orchestrator import Answer, LatencyReport, UsageReport
 
-__all__ = ["Unit", "RunResult", "unit_seed", "plan_units", "run_eval", "athink_solver", "Solver"]
+__all__ = [
+    "Unit",
+    "RunResult",
+    "unit_seed",
+    "plan_units",
+    "run_unit",
+    "run_eval",
+    "athink_solver",
+    "Solver",
+    "UnitExecutor",
+    "Emit",
+]
 
 # A solver answers one question under one configuration with one seed, returning the
 # orchestrator's Answer (anything else is recorded as an error of that unit). The default
 # calls `thinkfast.orchestrator.athink`.
 Solver = Callable[[str, Config, int], Awaitable["Answer"]]
+
+# `emit(record)` logs a unit's final record; `emit(record, final=False)` logs an attempt
+# that will be re-run (a Ray worker died), kept in the log but not counted as done.
+Emit = Callable[..., None]
+
+
+class UnitExecutor(Protocol):
+    """Runs units somewhere else (evals.ray_runner runs them on Ray workers), handing every
+    record back to the driver, which alone writes the log."""
+
+    async def run(self, task: Task, units: list[Unit], emit: Emit) -> None: ...
+
+    def status(self) -> str:
+        """A few words for the progress bar (e.g. units running, workers)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -168,6 +194,19 @@ def _record(unit: Unit, task: Task, answer: Answer) -> Record:
     )
 
 
+async def run_unit(unit: Unit, task: Task, solver: Solver) -> Record:
+    """One unit answered and graded, or its error: the one step a local run and a Ray
+    worker share, so both write the same records."""
+    start = time.perf_counter()
+    try:
+        answer = await solver(unit.sample.input, unit.config, unit.seed)
+        return _record(unit, task, answer)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # recorded, never fatal: one bad sample must not end a sweep
+        return _error_record(unit, exc, time.perf_counter() - start)
+
+
 def _error_record(unit: Unit, exc: BaseException, wall_s: float) -> Record:
     return Record(
         config=unit.config.id,
@@ -253,7 +292,7 @@ class _Progress:
 async def run_eval(
     task: Task,
     configs: Sequence[Config],
-    solver: Solver,
+    solver: Solver | None,
     *,
     log_dir: str | Path,
     model: str,
@@ -267,12 +306,16 @@ async def run_eval(
     engine_options: dict[str, Any] | None = None,
     argv: Sequence[str] = (),
     on_record: Callable[[Record], None] | None = None,
+    executor: UnitExecutor | None = None,
 ) -> RunResult:
     """Run the grid on the task's first `limit` samples, `epochs` times each, into `log_dir`.
 
     With `resume`, `log_dir` must hold a log of the same specification; only its missing
-    and errored units run. Returns the latest record of every unit.
+    and errored units run. Returns the latest record of every unit. With `executor` the
+    units run there (e.g. on Ray) instead of on `solver` here; the log is written here.
     """
+    if (solver is None) == (executor is None):
+        raise EvalError("give run_eval a solver or an executor (one of them)")
     if epochs < 1 or max_connections < 1:
         raise EvalError(
             f"epochs and max_connections must be >= 1 (got {epochs}, {max_connections})"
@@ -314,29 +357,29 @@ async def run_eval(
         queue.put_nowait(unit)
     errors = 0
 
-    async def worker() -> None:
+    def emit(rec: Record, final: bool = True) -> None:
         nonlocal errors
+        writer.write(rec)
+        if not final:
+            return
+        errors += rec.error is not None
+        tally.add(rec)
+        bar.advance(tally.line() + (f" · {executor.status()}" if executor else ""))
+        if on_record is not None:
+            on_record(rec)
+
+    async def worker() -> None:
         while True:
             try:
                 unit = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            start = time.perf_counter()
-            try:
-                answer = await solver(unit.sample.input, unit.config, unit.seed)
-                rec = _record(unit, task, answer)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # recorded, never fatal: one bad sample must not end a sweep
-                rec = _error_record(unit, exc, time.perf_counter() - start)
-                errors += 1
-            writer.write(rec)
-            tally.add(rec)
-            bar.advance(tally.line())
-            if on_record is not None:
-                on_record(rec)
+            emit(await run_unit(unit, task, solver))
 
-    workers = [asyncio.create_task(worker()) for _ in range(min(max_connections, len(todo)))]
+    if executor is not None:
+        workers = [asyncio.create_task(executor.run(task, todo, emit))]
+    else:
+        workers = [asyncio.create_task(worker()) for _ in range(min(max_connections, len(todo)))]
     try:
         await asyncio.gather(*workers)
     finally:

@@ -1,0 +1,175 @@
+"""Eval sweeps on a local Ray runtime (2 CPUs, started once for this module): the same
+summary as a local run on the same seeds, a worker killed mid-run, a driver interrupted
+mid-run and resumed, and the errors a user meets."""
+
+import asyncio
+import functools
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from thinkfast.engine.local import LocalEngine
+from thinkfast.evals.errors import EvalError
+from thinkfast.evals.log import LOG_NAME, read_log
+from thinkfast.evals.ray_runner import RayPool, import_ray
+from thinkfast.evals.report import summarize
+from thinkfast.evals.runner import athink_solver, run_eval
+from thinkfast.evals.sweep import expand_grid
+from thinkfast.evals.task import get_task
+
+from thinkfast.cli import main
+
+ray = pytest.importorskip("ray")
+
+SIZE = 8  # samples; x 2 configurations = 16 units
+# The prompt cache is off on both sides: which worker's cache saw a prompt first decides
+# its cached tokens (and the emulated time they save), not its answer.
+ENGINE = functools.partial(LocalEngine, "arith-tiny", prefix_cache_bytes=0)
+
+
+@pytest.fixture(scope="module")
+def ray_runtime():
+    ray.init(num_cpus=2, include_dashboard=False)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+def task():
+    return get_task("arith-2", size=SIZE)
+
+
+def grid():
+    return expand_grid(["single", "best_of_n:n=3"])
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The local run's summary: one query at a time, as each Ray worker runs below."""
+    log_dir = tmp_path_factory.mktemp("local")
+    result = asyncio.run(
+        run_eval(
+            task(),
+            grid(),
+            athink_solver(ENGINE()),
+            log_dir=log_dir,
+            model="arith-tiny",
+            max_connections=1,
+            progress=False,
+        )
+    )
+    return summarize(result.header, result.records).deterministic()
+
+
+async def run_on_ray(log_dir, on_record_of=None):
+    """The same sweep on two Ray workers; `on_record_of(pool)` gives the record callback."""
+    pool = RayPool(ENGINE, workers=2, max_connections=1)
+    info = pool.start()
+    try:
+        result = await run_eval(
+            task(),
+            grid(),
+            None,
+            executor=pool,
+            log_dir=log_dir,
+            model=info.model,
+            max_connections=1,
+            progress=False,
+            on_record=on_record_of(pool) if on_record_of else None,
+        )
+    finally:
+        await pool.aclose()
+    return pool, result
+
+
+async def test_same_summary_as_a_local_run(ray_runtime, reference, tmp_path):
+    pool, result = await run_on_ray(tmp_path)
+    _, records = read_log(tmp_path)
+    assert len(records) == 2 * SIZE and all(r.error is None for r in records)
+    assert summarize(result.header, result.records).deterministic() == reference
+    assert pool.counts.retried == 0
+    assert ray.is_initialized()  # a runtime the pool did not start is left running
+
+
+async def test_a_killed_worker_has_its_units_rerun(ray_runtime, reference, tmp_path):
+    killed = []
+
+    def kill_worker_0_after_two_records(pool):
+        seen = []
+
+        def on_record(rec):
+            seen.append(rec)
+            if len(seen) == 2:
+                ray.kill(pool.workers[0].actor, no_restart=True)
+                killed.append(pool.workers[0].index)
+
+        return on_record
+
+    pool, result = await run_on_ray(tmp_path, kill_worker_0_after_two_records)
+    assert killed == [0]
+    _, records = read_log(tmp_path)
+    died = [r for r in records if r.error is not None]
+    # the lost attempts are in the log, each superseded by its re-run's record
+    assert died and all(r.error["type"] == "WorkerDied" for r in died)
+    assert all("re-run" in r.error["message"] for r in died)
+    assert pool.counts.retried == len(died) and pool.counts.replaced == 1
+    assert len(result.records) == 2 * SIZE and all(r.error is None for r in result.records)
+    assert result.errors == 0
+    assert summarize(result.header, result.records).deterministic() == reference
+
+
+def test_interrupted_driver_leaves_a_resumable_log(ray_runtime, reference, tmp_path):
+    log_dir = tmp_path / "run"
+    argv = [
+        *("eval", "run", "arith-2", "-T", f"size={SIZE}"),
+        *("--strategy", "single", "--strategy", "best_of_n:n=3"),
+        *("--prefix-cache-mib", "0", "--max-connections", "1", "--no-progress"),
+        *("--ray", ray_runtime, "--ray-workers", "2"),
+    ]
+    code = "import sys; from thinkfast.cli import main; sys.exit(main(sys.argv[1:]))"
+    driver = subprocess.Popen(
+        [sys.executable, "-c", code, *argv, "--log-dir", str(log_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    log = log_dir / LOG_NAME
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and driver.poll() is None:
+        if log.exists() and log.read_text().count("\n") >= 4:  # header + 3 records
+            break
+        time.sleep(0.1)
+    driver.send_signal(signal.SIGINT)  # Ctrl-C
+    _, err = driver.communicate(timeout=60)
+    assert driver.returncode == 130, err
+    assert f"--resume {log_dir}" in err
+    _, kept = read_log(log_dir)
+    assert 3 <= len(kept) < 2 * SIZE
+
+    assert main([*argv, "--resume", str(log_dir), "--json"]) == 0
+    header, records = read_log(log_dir)
+    done = [r for r in records if r.error is None]
+    assert len({r.key for r in done}) == len(done) == 2 * SIZE  # nothing twice, none missing
+    assert summarize(header, records).deterministic() == reference
+
+
+def test_an_engine_a_worker_cannot_load_is_one_error_line(ray_runtime, capsys):
+    argv = ["eval", "run", "arith-1", "--limit", "1", "-m", "/no/such/model"]
+    rc = main([*argv, "--ray", ray_runtime, "--ray-workers", "1", "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "could not build its engine" in err and "/no/such/model" in err
+    assert "Traceback" not in err
+
+
+def test_ray_option_errors_say_what_is_accepted(monkeypatch, capsys):
+    # an argument that is no address (the task given after a bare --ray)
+    rc = main(["eval", "run", "--ray", "arith-1", "arith-1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "is not a Ray address" in err and "ray://HOST:PORT" in err
+    # without Ray installed, --ray says how to install it
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(EvalError, match=r"pip install .*\[ray\]"):
+        import_ray()
