@@ -72,13 +72,20 @@ def tables(report: dict, training: dict) -> str:
             ("step verifier: approves right steps", "verifier", "approves_right"),
             ("step verifier: rejects wrong steps", "verifier", "rejects_wrong"),
             ("majority of 8 (best-of-8 problems)", None, "bo8_vote"),
-            ("best-of-8 selected by the step verifier", None, "bo8_verifier"),
+            ("best-of-8, verifier-weighted vote", None, "bo8_verifier"),
+            ("best-of-8, vote among the top prefix scores", None, "bo8_verifier_top"),
             ("greedy thinking (one draft)", None, "greedy"),
             ("self-refine, verifier-guided, one round", None, "self_refine_verifier"),
             ("vote over 4 samples", None, "vote4"),
-            ("aggregator over the same 4", None, "aggregate4"),
+            ("aggregator over the same 4 (as written)", None, "aggregate4"),
+            (
+                "aggregator over the same 4 (snapped to an offered answer)",
+                None,
+                "aggregate4_snapped",
+            ),
             ("vote over 3 first answers", None, "vote3_first_round"),
-            ("debate, 3 agents, 2 rounds", None, "debate3x2"),
+            ("debate, 3 agents, 2 rounds (as written)", None, "debate3x2"),
+            ("debate, 3 agents, 2 rounds (snapped)", None, "debate3x2_snapped"),
             ("greedy thinking, then `Wait:` and one more solution", None, "think_more"),
         ]
 
