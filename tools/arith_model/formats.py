@@ -112,6 +112,12 @@ def prompt_pack_dict(roles: tuple[str, ...] = PACK_ROLES) -> dict:
         "choice_check_pattern": r"Got: (?P<got>-?\d+), A: (?P<a>-?\d+|none), B: (?P<b>-?\d+|none)",
         "labels": ["A", "B"],
         "normalize_answer": "number",
+        # the model was trained on bare expressions: spaces go, anything else is warned about
+        "question_format": {
+            "remove": r"\s+",
+            "pattern": r"[0-9+\-*/()]+",
+            "hint": "arith-tiny reads plain arithmetic expressions like 347*29",
+        },
     }
 
 
