@@ -11,16 +11,17 @@ fits what is left:
   to `max_tokens`, added to the emulated finish time of the calls it waits on (the
   budget caps the emulated critical path, what a user on that hardware waits for);
 - wall seconds: learned from the engine's own recent calls. Each finished call is
-  remembered per engine as (seconds, decode steps), by role and by profile (None for the
-  wall clock), the last `RECENT_CALLS` of each; the first call an engine serves is left
-  out, because it pays for warm-up (allocation, caches, connections) that later calls do
-  not. A call is predicted to take as long as the slowest recent call of its role that
-  drew as many samples (of any role on that engine when its role has not run yet),
-  scaled down when its `max_tokens` is fewer than that call's steps; when no recent call
-  drew as many samples, the nearest sample count is scaled by the ratio of samples (so
-  one draft after a batch of 16 is not refused for the batch's time). So a draft that took 0.09 s is predicted at about
-  0.09 s, not at its `max_tokens` ceiling, and the budget admits what will fit. A call
-  nothing predicts (a new engine, or only its warm-up seen) is admitted on tokens alone.
+  remembered per engine as (seconds, decode steps, samples), by role and by profile (None
+  for the wall clock), the last `RECENT_CALLS` of each; the first call an engine serves
+  is left out, because it pays for warm-up (allocation, caches, connections) that later
+  calls do not. A call is predicted to take as long as the slowest recent call of its
+  role that drew as many samples (of any role on that engine when its role has not run
+  yet), scaled down when its `max_tokens` is fewer than that call's steps; when no recent
+  call drew as many samples, the nearest sample count is scaled by the ratio of samples
+  (so one draft after a batch of 16 is not refused for the batch's time). A draft that
+  took 0.09 s is predicted at about 0.09 s, not at its `max_tokens` ceiling, and the
+  budget admits what will fit. A call nothing predicts (a new engine, or only its
+  warm-up seen) is admitted on tokens alone.
   A running call is also cancelled when the wall budget runs out, so a wrong prediction
   cannot overrun it by more than the time to notice. (Emulated seconds fall back to the
   same observed rule for a model the emulator cannot project.)
