@@ -18,8 +18,8 @@ from ..errors import InvalidRequestError
 
 __all__ = ["DEFAULT_BLAS_THREADS", "blas_threads_from", "set_blas_threads"]
 
-# Measured (benchmarks/engine_prefix_cache.py --threads, docs/engine.md): one thread is
-# as fast as two for decode (memory-bound) and never stalls when the cores are shared.
+# Measured (benchmarks/engine_prefix_cache.py --section threads, docs/engine.md "Threads"):
+# on 2 shared cores a second thread buys 1.0-1.6x at best; one never stalls on a busy core.
 DEFAULT_BLAS_THREADS = 1
 ENV_VAR = "THINKFAST_BLAS_THREADS"
 
