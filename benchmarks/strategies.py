@@ -64,6 +64,9 @@ def parse_args(argv=None):
         default=3,
         help="--library: problems per level run one at a time for wall",
     )
+    p.add_argument(
+        "--plan", default="v1", choices=("v1", "v2"), help="--library: v2 adds the new roles"
+    )
     p.add_argument("--only", default=None, help="--library: only these strategies (comma list)")
     p.add_argument("--plot", default=None, help="--library: draw the accuracy/cost plot here")
     p.add_argument(

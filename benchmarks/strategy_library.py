@@ -65,6 +65,43 @@ def library_configs() -> list[tuple[str, str, dict]]:
     return out
 
 
+def v2_configs() -> list[tuple[str, str, dict]]:
+    """The plan for arith-tiny v2, which plays the new roles: the baselines, the model's
+    own step verifier, aggregator, debater and thinking extension, and auto."""
+    out = [("single", "single", {})]
+    for n in (2, 4, 8, 16):
+        out.append((f"best_of_n vote n={n}", "best_of_n", {"n": n}))
+    for n in (4, 16):
+        out.append((f"best_of_n equations n={n}", "best_of_n", {"n": n, "verifier": "equations"}))
+    out.append(("self_refine judge r=3", "self_refine", {"max_rounds": 3}))
+    step = {"verifier": "step", "delimiter": ", "}  # v2's pack defines no delimiter yet
+    for w, e in ((1, 2), (2, 2)):
+        out.append((f"beam step w={w} e={e}", "beam", {"width": w, "expansions": e, **step}))
+    out.append(("beam equations w=2 e=2", "beam", {"width": 2, "expansions": 2, **STEP}))
+    for p in (2, 4):
+        out.append((f"particle step p={p}", "particle", {"particles": p, **step}))
+    out.append(("particle equations p=4", "particle", {"particles": 4, **STEP}))
+    for layers, p in ((1, 4), (2, 4)):
+        out.append((f"moa aggregate L={layers} p={p}", "moa", {"layers": layers, "proposers": p}))
+    for a in (3, 5):
+        out.append((f"debate a={a} r=2", "debate", {"agents": a, "rounds": 2}))
+    for m in (128, 256):
+        out.append(
+            (
+                f"think_longer min={m}",
+                "think_longer",
+                {"min_thinking": m, "max_thinking": 1024, "thinking_end": "\nAnswer:"},
+            )
+        )
+    for s in (2, 4, 8, 16):
+        out.append((f"auto spend={s}", "auto", {"spend": float(s)}))
+    return out
+
+
+def plan_configs(plan: str) -> list[tuple[str, str, dict]]:
+    return v2_configs() if plan == "v2" else library_configs()
+
+
 WAITING = {
     "debate": "needs the debate role (arith-tiny v2)",
     "usc": "needs the usc role: a chat model (SmolLM2 with the default pack; not run on this CPU)",
@@ -112,7 +149,7 @@ async def run_library(args) -> list[dict]:
     by_level = [make_problems(level, "eval", args.limit) for level in levels]
     # interleaved (L1 #0, L2 #0, ... L1 #1 ...): a sweep cut short still covers every level
     problems = [p for group in zip(*by_level, strict=True) for p in group]
-    plan = [c for c in library_configs() if not args.only or c[1] in args.only.split(",")]
+    plan = [c for c in plan_configs(args.plan) if not args.only or c[1] in args.only.split(",")]
     await athink(problems[0].question, "single", engine)  # warm up
     rows: list[dict] = []
     sink = open(args.rows, "a", encoding="utf-8") if args.rows else None  # noqa: SIM115
@@ -170,7 +207,9 @@ def summarize_library(rows: list[dict], args) -> tuple[str, list[dict]]:
     acc_rows = [r for r in rows if not r["timing"]]
     time_rows = [r for r in rows if r["timing"]]
     labels = [
-        label for label, _, _ in library_configs() if any(r["config"] == label for r in acc_rows)
+        label
+        for label, _, _ in plan_configs(args.plan)
+        if any(r["config"] == label for r in acc_rows)
     ]
     base_tokens = statistics.mean(r["tokens"] for r in acc_rows if r["config"] == "single")
     stats = []
@@ -280,10 +319,11 @@ def summarize_library(rows: list[dict], args) -> tuple[str, list[dict]]:
     lines.append(
         "front: T = on the accuracy/tokens Pareto frontier, L = on the accuracy/CS-3 latency one"
     )
-    lines.append(
-        "waiting for arith-tiny v2 / a chat model: "
-        + "; ".join(f"{k}: {v}" for k, v in WAITING.items())
-    )
+    if args.plan != "v2":
+        lines.append(
+            "waiting for arith-tiny v2 / a chat model: "
+            + "; ".join(f"{k}: {v}" for k, v in WAITING.items())
+        )
     n_problems = stats[0]["n"]
     per_level = Counter(r["level"] for r in acc_rows if r["config"] == "single")
     n_timed = len({r["question"] for r in time_rows})

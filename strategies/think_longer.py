@@ -64,6 +64,9 @@ class ThinkLonger(Strategy):
     joiner: str = Field(
         "\nWait: ", description="how earlier phases' thinking is joined in the next prompt"
     )
+    thinking_end: str | None = Field(
+        None, min_length=1, description="where thinking ends; default: the pack's thinking_end"
+    )
 
     @model_validator(mode="after")
     def _range(self) -> ThinkLonger:
@@ -79,6 +82,8 @@ class ThinkLonger(Strategy):
     def build_graph(self) -> StateGraph:
         def end_of(ctx: RunContext) -> str:
             pack = ctx.agents("draft")[0].pack
+            if self.thinking_end is not None:
+                return self.thinking_end
             if pack.thinking_end is None:
                 raise StrategyConfigError(
                     f"strategy 'think_longer' needs a pack with a thinking segment, but prompt "

@@ -39,3 +39,13 @@ async def test_agreement_ends_the_debate_early(engine, quick_pack):
 async def test_options_are_validated(engine):
     with pytest.raises(StrategyConfigError, match="option 'agents'.*greater than or equal to 2"):
         await athink("1+1", "debate", engine, agents=1)
+
+
+async def test_the_models_own_debater(engine, pack):
+    # arith-tiny v2 plays the debate role: a revision is one of the answers on the table
+    answer = await athink(
+        "30*5+75*9", "debate", engine, pack=pack, agents=3, rounds=1, stop_when_agreed=False, seed=2
+    )
+    drafts = {c.answer for c in answer.candidates if c.round == 0}
+    revised = [c for c in answer.candidates if c.round == 1]
+    assert len(revised) == 3 and all(c.answer in drafts for c in revised)

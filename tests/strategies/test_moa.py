@@ -50,11 +50,22 @@ async def test_two_layers_and_the_aggregator(engine, quick_pack):
     assert answer.usage.total.total_tokens == sum(c.total_tokens for c in answer.calls)
 
 
+async def test_the_models_own_aggregator(engine, pack):
+    # arith-tiny v2 plays the aggregate role: it reads the proposals' answers, writes one
+    answer = await athink("(94-39)*22", "moa", engine, pack=pack, layers=2, proposers=4, seed=3)
+    assert [c.node for c in answer.calls] == ["layer-1", "layer-2", "aggregate"]
+    assert answer.decisions[-1].kind == "aggregate"
+    assert answer.answer == answer.candidates[-1].answer is not None
+
+
 async def test_a_pack_without_aggregate_says_which_packs_have_it(engine, pack):
+    lacking = pack.model_copy(
+        update={"roles": {k: v for k, v in pack.roles.items() if k != "aggregate"}}
+    )
     with pytest.raises(
         PromptPackError, match="no role 'aggregate'.*Packs that have 'aggregate': default-chat"
     ):
-        await athink("58+67", "moa", engine, pack=pack)
+        await athink("58+67", "moa", engine, pack=lacking)
 
 
 async def test_options_are_validated(engine):

@@ -48,6 +48,21 @@ async def test_thinking_is_cut_at_the_maximum_and_the_answer_forced(engine, thin
     assert "cut at max_thinking" in answer.decisions[-1].detail
 
 
+async def test_the_models_own_thinking_extension(engine, pack):
+    # arith-tiny v2 plays think_more; its pack does not declare thinking_end yet: the option
+    answer = await athink(
+        "936*22",
+        "think_longer",
+        engine,
+        pack=pack,
+        thinking_end="\nAnswer:",
+        min_thinking=150,
+        max_waits=1,
+    )
+    assert [c.role for c in answer.calls][:2] == ["draft", "think_more"]
+    assert "\nWait: " in answer.text and answer.answer is not None
+
+
 async def test_a_pack_without_a_thinking_segment_is_refused(engine, quick_pack):
     with pytest.raises(StrategyConfigError, match="defines no thinking_end"):
         await athink("58+67", "think_longer", engine, pack=quick_pack, max_waits=0)
