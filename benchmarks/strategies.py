@@ -64,6 +64,7 @@ def parse_args(argv=None):
         default=3,
         help="--library: problems per level run one at a time for wall",
     )
+    p.add_argument("--markdown", action="store_true", help="--library: also a markdown table")
     p.add_argument(
         "--plan", default="v1", choices=("v1", "v2"), help="--library: v2 adds the new roles"
     )
@@ -239,7 +240,13 @@ def main(argv=None) -> int:
         pass
     if args.library:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        from strategy_library import complete_rows, plot_library, run_library, summarize_library
+        from strategy_library import (
+            complete_rows,
+            markdown_table,
+            plot_library,
+            run_library,
+            summarize_library,
+        )
 
         if args.summarize:
             with open(args.summarize, encoding="utf-8") as f:
@@ -252,6 +259,9 @@ def main(argv=None) -> int:
                 json.dump(rows, f)
         text, stats = summarize_library(rows, args)
         print(text)
+        if args.markdown:
+            print()
+            print(markdown_table(stats))
         if args.plot:
             plot_library(stats, args.plot)
         return 0

@@ -381,3 +381,28 @@ def plot_library(stats: list[dict], path: str) -> None:
     fig.suptitle(f"arith-tiny, held-out problems (n={n} per point): accuracy against cost")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+
+
+def markdown_table(stats: list[dict]) -> str:
+    """The summary as a markdown table (for BENCHMARKS.md)."""
+
+    def diff(e):
+        if e is None:
+            return "-"
+        return f"{100 * e.mean:+.1f} [{100 * e.ci_low:+.0f}, {100 * e.ci_high:+.0f}]"
+
+    out = [
+        "| config | tokens (x single) | accuracy % [95% Wilson] | vs single [Newcombe] "
+        "| vs nearest vote | wall ms | crit ms | CS-3 ms | H100 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in stats:
+        ref = s.get("vote_ref")
+        vote = f"{diff(s['d_vote'])} ({ref.split()[-1]})" if s["d_vote"] is not None else "-"
+        out.append(
+            f"| {s['config']} | {s['tokens']:.0f} ({s['x']:.1f}x) | {100 * s['acc']:.1f} "
+            f"[{100 * s['low']:.1f}, {100 * s['high']:.1f}] | {diff(s['d_single'])} | {vote} "
+            f"| {1000 * s['wall']:.0f} | {1000 * s['crit']:.0f} | {1000 * s['cs3']:.2f} "
+            f"| {1000 * s['h100']:.2f} |"
+        )
+    return "\n".join(out)
