@@ -7,7 +7,8 @@
   factory on every worker (the CLI's engine options: a local model, or an OpenAIEngine),
   and running at most `max_connections` queries at once, so a local engine batches them
   as it does in a local run.
-- The driver keeps every worker's slots full from one queue of units; each unit runs
+- The driver keeps every worker's slots full from one queue of units, plus one unit
+  waiting at each worker so it never idles for a round trip to the driver; each unit runs
   `runner.run_unit`, the step a local run uses, and its record streams back to the
   driver, the only writer of the log, so `--resume`, `report` and the statistics are
   those of a local run.
@@ -119,8 +120,13 @@ class EvalWorker:
     Every method is async, so the actor runs its units concurrently in one event loop and
     a local engine coalesces their calls into batches, as in a local run."""
 
-    def __init__(self, engine_factory: EngineFactory, run_options: dict[str, Any]) -> None:
+    def __init__(
+        self, engine_factory: EngineFactory, run_options: dict[str, Any], max_connections: int
+    ) -> None:
         self._failure: Exception | None = None
+        # At most max_connections units run; the driver sends one more, which waits here
+        # instead of the worker idling for a round trip to the driver between units.
+        self._slots = asyncio.Semaphore(max_connections)
         self._task: Task | None = None
         # An async actor may start a unit before set_task (Ray keeps a caller's order
         # only for sync actors), so units wait for the task.
@@ -153,7 +159,8 @@ class EvalWorker:
         self._check()
         await self._task_set.wait()
         assert self._task is not None
-        return await run_unit(unit, self._task, self.solver)
+        async with self._slots:
+            return await run_unit(unit, self._task, self.solver)
 
     async def pid(self) -> int:
         return os.getpid()
@@ -235,10 +242,10 @@ class RayPool:
         total_cpus = float(ray.cluster_resources().get("CPU", 1.0))
         count = self._want or max(1, int(total_cpus))
         self._cpus = min(1.0, total_cpus / count)
-        # The driver bounds a worker's units in flight; the actor keeps room beyond them
-        # for set_task / close, which a unit waiting for its task must not block.
+        # The actor takes the units the driver sends (max_connections + 1) and room for
+        # set_task / close beside them, which units waiting for their task must not block.
         self._actor_class = ray.remote(EvalWorker).options(
-            num_cpus=self._cpus, max_concurrency=self.max_connections + 2, max_restarts=0
+            num_cpus=self._cpus, max_concurrency=self.max_connections + 3, max_restarts=0
         )
         self._initial = count
         self.workers = [self._spawn(i) for i in range(count)]
@@ -250,7 +257,8 @@ class RayPool:
         return infos[0]
 
     def _spawn(self, index: int) -> _Worker:
-        return _Worker(index, self._actor_class.remote(self._factory, self._run_options))
+        actor = self._actor_class.remote(self._factory, self._run_options, self.max_connections)
+        return _Worker(index, actor)
 
     @staticmethod
     def _get(ray: Any, refs: list[Any]) -> list[Any]:
@@ -280,7 +288,7 @@ class RayPool:
 
     def status(self) -> str:
         live = sum(w.alive for w in self.workers)
-        text = f"{self.counts.running} running on {live} workers"
+        text = f"{self.counts.running} in flight on {live} workers"
         if self.counts.retried:
             text += f" · {self.counts.retried} re-run"
         return text
@@ -316,9 +324,9 @@ class RayPool:
             self.counts.running = 0
 
     def _fill(self, pending: deque[Unit], flying: dict[asyncio.Future[Any], Any]) -> None:
-        """Give every live worker units until it has `max_connections` in flight."""
+        """Give every live worker units until it holds `max_connections` + 1 (one waiting)."""
         for w in self.workers:
-            while w.alive and pending and w.busy < self.max_connections:
+            while w.alive and pending and w.busy <= self.max_connections:
                 unit = pending.popleft()
                 ref = w.actor.run.remote(unit)
                 flying[asyncio.wrap_future(ref.future())] = (unit, w)
