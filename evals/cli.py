@@ -218,6 +218,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise EvalError(f"--limit must be >= 1 (got {args.limit})")
     if args.epochs < 1 or args.max_connections < 1:
         raise EvalError("--epochs and --max-connections must be >= 1")
+    if args.ray_workers is not None and args.ray is None:
+        raise EvalError("--ray-workers needs --ray (the workers are Ray actors)")
     task = get_task(args.task, **dict(parse_option(o) for o in args.task_options))
     configs = expand_grid(args.strategy or ["single"], args.options, fields_of=strategy_fields)
     _check_configs(configs)

@@ -169,6 +169,8 @@ def test_ray_option_errors_say_what_is_accepted(monkeypatch, capsys):
     rc = main(["eval", "run", "--ray", "arith-1", "arith-1"])
     err = capsys.readouterr().err
     assert rc == 2 and "is not a Ray address" in err and "ray://HOST:PORT" in err
+    rc = main(["eval", "run", "arith-1", "--ray-workers", "2"])
+    assert rc == 2 and "--ray-workers needs --ray" in capsys.readouterr().err
     # without Ray installed, --ray says how to install it
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(EvalError, match=r"pip install .*\[ray\]"):
