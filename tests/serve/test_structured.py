@@ -10,7 +10,7 @@ import re
 import httpx
 import openai
 import pytest
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from thinkfast.engine import GenerationRequest, LocalEngine, OpenAIEngine
 from thinkfast.engine.constraint import ChoiceConstraint, GrammarConstraint, RegexConstraint
 from thinkfast.engine.errors import InvalidRequestError, RemoteEngineError
@@ -78,7 +78,7 @@ def test_response_format_json_object_and_parse_with_a_pydantic_model(client, eng
     class Verdict(BaseModel):
         model_config = ConfigDict(extra="forbid")
         correct: bool
-        answer: int
+        answer: int = Field(ge=0, le=999)  # bounded: the reply fits max_tokens
 
     parsed = client.chat.completions.parse(
         model=engine.model_name,
