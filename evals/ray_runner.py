@@ -32,7 +32,7 @@ import os
 import re
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import EvalError
@@ -183,7 +183,6 @@ class _Counts:
     running: int = 0
     retried: int = 0
     replaced: int = 0
-    lost: list[str] = field(default_factory=list)
 
 
 class RayPool:
@@ -372,7 +371,6 @@ class RayPool:
     def _replace(self, dead: _Worker, task_ref: Any) -> None:
         """A new worker in place of a dead one, up to one replacement per worker per
         attempt, so a crash that repeats on every start (out of memory) ends the run."""
-        self.counts.lost.append(f"worker {dead.index}")
         if self.counts.replaced >= self._initial * self.max_attempts:
             return
         self.counts.replaced += 1
