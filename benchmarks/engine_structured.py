@@ -9,8 +9,8 @@ what they buy.
    ~50 us per token for a 128k vocabulary). The in-engine decode step with and without the
    constraint is printed too (same batch, same run).
 2. JSON validity on 50 schema-following prompts (5 schemas x 10 subjects), greedy,
-   constrained vs unconstrained (the unconstrained reply counts as valid when the JSON
-   inside it, code fences and chatter stripped, validates; target constrained: 100%).
+   constrained vs unconstrained: the whole reply must validate, and, leniently, the first
+   JSON object in it (code fences and text around it ignored); target constrained: 100%.
 3. The default chat pack's critic and judge on SmolLM2, with and without their output
    constraints: how often the verdict / choice cannot be read (same prompts, paired).
 
@@ -270,15 +270,17 @@ def validity_prompts() -> list[tuple[str, dict, list[ChatMessage]]]:
 
 
 def _json_in(text: str) -> object | None:
-    """The JSON object in a reply, leniently: code fences and chatter around it removed."""
+    """The first JSON object in a reply, leniently: code fences and any text before or
+    after it (a second object, an explanation) are ignored."""
     text = re.sub(r"```(?:json)?", "", text)
-    start, end = text.find("{"), text.rfind("}")
-    if start < 0 or end <= start:
-        return None
-    try:
-        return json.loads(text[start : end + 1])
-    except json.JSONDecodeError:
-        return None
+    decoder = json.JSONDecoder()
+    for start in (m.start() for m in re.finditer(r"\{", text)):
+        try:
+            value, _ = decoder.raw_decode(text, start)
+        except json.JSONDecodeError:
+            continue
+        return value
+    return None
 
 
 def _valid(value: object | None, schema: dict) -> bool:
@@ -314,6 +316,7 @@ def json_validity(engine: LocalEngine, max_tokens: int) -> None:
         lenient = [_valid(_json_in(g.text), s) for g, (_, s, _) in zip(gens, prompts, strict=True)]
         cut = sum(g.samples[0].finish_reason == "length" for g in gens)
         results[label] = strict
+        print(f"  e.g. {prompts[0][0]}: {gens[0].text[:200]!r}")
         print(
             f"{label:<14} whole reply valid: {_interval(sum(strict), len(strict))}   "
             f"JSON inside valid: {_interval(sum(lenient), len(lenient))}   "
@@ -376,6 +379,10 @@ def pack_parse_failures(engine: LocalEngine, count: int) -> None:
                 pack.render(role, **fields).model_copy(update={"temperature": 0.7, "seed": i})
             )
         parse = pack.parse_verdict if role == "critique" else pack.parse_choice
+        # the right decision: approve a right answer (even i); prefer the right candidate
+        truth = [
+            i % 2 == 0 if role == "critique" else (0 if i % 2 == 0 else 1) for i in range(count)
+        ]
         failed = {}
         for label in ("unconstrained", "constrained"):
             batch = [
@@ -385,11 +392,13 @@ def pack_parse_failures(engine: LocalEngine, count: int) -> None:
             t0 = time.perf_counter()
             gens = engine.generate_sync(batch)
             wall = time.perf_counter() - t0
-            failed[label] = [parse(g.text) is None for g in gens]
+            decisions = [parse(g.text) for g in gens]
+            failed[label] = [d is None for d in decisions]
+            right = sum(d == t for d, t in zip(decisions, truth, strict=True) if d is not None)
             tokens = sum(len(g.samples[0].token_ids) for g in gens)
             print(
                 f"{role:<9} {label:<14} unreadable: {_interval(sum(failed[label]), count)}   "
-                f"tokens {tokens}   wall {wall:.1f}s"
+                f"right decisions: {right}/{count}   tokens {tokens}   wall {wall:.1f}s"
             )
         fixed = sum(
             u and not c for u, c in zip(failed["unconstrained"], failed["constrained"], strict=True)
