@@ -65,7 +65,8 @@ async def test_the_models_own_thinking_extension(engine, pack):
 
 async def test_a_pack_without_a_thinking_segment_is_refused(engine, quick_pack):
     with pytest.raises(StrategyConfigError, match="defines no thinking_end"):
-        await athink("58+67", "think_longer", engine, pack=quick_pack, max_waits=0)
+        no_segment = quick_pack.model_copy(update={"thinking_end": None})  # arith-tiny has one
+        await athink("58+67", "think_longer", engine, pack=no_segment, max_waits=0)
 
 
 async def test_min_above_max_is_refused(engine):

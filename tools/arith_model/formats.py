@@ -28,6 +28,7 @@ from __future__ import annotations
 import random
 
 from thinkfast.evals.arith import (
+    STEP_SEP,
     ArithProblem,
     check_steps,
     parse_work,
@@ -112,6 +113,10 @@ def prompt_pack_dict(roles: tuple[str, ...] = PACK_ROLES) -> dict:
         "choice_check_pattern": r"Got: (?P<got>-?\d+), A: (?P<a>-?\d+|none), B: (?P<b>-?\d+|none)",
         "labels": ["A", "B"],
         "normalize_answer": "number",
+        # steps are separated by ", " (step-level search, the step verifier's prefixes) and
+        # the thinking segment ends where the answer line starts (budget forcing)
+        "step_delimiter": STEP_SEP,
+        "thinking_end": THINK_END,
         # the model was trained on bare expressions: spaces go, anything else is warned about
         "question_format": {
             "remove": r"\s+",
