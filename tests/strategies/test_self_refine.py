@@ -70,8 +70,12 @@ def rejecting_pack(pack):
 
 
 async def test_the_judge_guard_keeps_the_current_answer_against_a_worse_revision(engine, pack):
-    question = "347*29"
+    # a question the greedy draft answers right, so the guard has a right answer to keep
+    # against the refiner's answer to another question (347*29, drafted wrong, let the
+    # judge prefer one wrong answer over another: not what this test is about)
+    question = "12*34"
     single = await athink(question, "single", engine)
+    assert single.answer == "408"
     worse = rejecting_pack(pack)
     guarded = await athink(question, "self_refine", engine, pack=worse, max_rounds=1)
     (record,) = guarded.rounds

@@ -174,7 +174,9 @@ async def test_deadline_is_kept_when_the_server_keeps_hanging():
         engine = engine_for(server, read_timeout_s=0.25, retry=policy)
         with pytest.raises(RemoteEngineError, match="deadline"):
             await engine.generate([chat()])
-    assert 1 <= len(server.posts) <= 3  # without the deadline all 50 attempts would run
+    # without the deadline all 50 attempts would run (on a loaded machine the deadline can
+    # pass before the first request reaches the server, so no lower bound)
+    assert len(server.posts) <= 3
 
 
 async def test_retry_after_beyond_the_deadline_fails_fast():
