@@ -63,13 +63,13 @@ def reference(tmp_path_factory):
     return summarize(result.header, result.records).deterministic()
 
 
-async def run_on_ray(log_dir, on_record_of=None):
+async def run_on_ray(log_dir, on_record_of=None, the_task=None, max_attempts=3):
     """The same sweep on two Ray workers; `on_record_of(pool)` gives the record callback."""
-    pool = RayPool(ENGINE, workers=2, max_connections=1)
+    pool = RayPool(ENGINE, workers=2, max_connections=1, max_attempts=max_attempts)
     info = pool.start()
     try:
         result = await run_eval(
-            task(),
+            the_task or task(),
             grid(),
             None,
             executor=pool,
@@ -84,6 +84,23 @@ async def run_on_ray(log_dir, on_record_of=None):
     return pool, result
 
 
+def kill_worker_0_after(n_records, killed):
+    """A record callback factory that kills worker 0 once `n_records` are in."""
+
+    def on_record_of(pool):
+        seen = []
+
+        def on_record(rec):
+            seen.append(rec)
+            if len(seen) == n_records:
+                ray.kill(pool.workers[0].actor, no_restart=True)
+                killed.append(pool.workers[0].index)
+
+        return on_record
+
+    return on_record_of
+
+
 async def test_same_summary_as_a_local_run(ray_runtime, reference, tmp_path):
     pool, result = await run_on_ray(tmp_path)
     _, records = read_log(tmp_path)
@@ -95,19 +112,7 @@ async def test_same_summary_as_a_local_run(ray_runtime, reference, tmp_path):
 
 async def test_a_killed_worker_has_its_units_rerun(ray_runtime, reference, tmp_path):
     killed = []
-
-    def kill_worker_0_after_two_records(pool):
-        seen = []
-
-        def on_record(rec):
-            seen.append(rec)
-            if len(seen) == 2:
-                ray.kill(pool.workers[0].actor, no_restart=True)
-                killed.append(pool.workers[0].index)
-
-        return on_record
-
-    pool, result = await run_on_ray(tmp_path, kill_worker_0_after_two_records)
+    pool, result = await run_on_ray(tmp_path, kill_worker_0_after(2, killed))
     assert killed == [0]
     _, records = read_log(tmp_path)
     died = [r for r in records if r.error is not None]
@@ -118,6 +123,22 @@ async def test_a_killed_worker_has_its_units_rerun(ray_runtime, reference, tmp_p
     assert len(result.records) == 2 * SIZE and all(r.error is None for r in result.records)
     assert result.errors == 0
     assert summarize(result.header, result.records).deterministic() == reference
+
+
+async def test_a_unit_out_of_attempts_is_logged_as_an_error_not_dropped(ray_runtime, tmp_path):
+    killed = []
+    small = get_task("arith-2", size=3)
+    pool, result = await run_on_ray(
+        tmp_path, kill_worker_0_after(1, killed), the_task=small, max_attempts=1
+    )
+    assert killed == [0]
+    assert len(result.records) == 6  # every unit has its record
+    lost = [r for r in result.records if r.error is not None]
+    assert lost and result.errors == len(lost) and pool.counts.retried == 0
+    assert all(r.error["type"] == "WorkerDied" for r in lost)
+    assert all("given up: --resume retries it" in r.error["message"] for r in lost)
+    summary = summarize(result.header, result.records)
+    assert sum(c.errors for c in summary.configs) == len(lost)  # the report counts them
 
 
 def test_interrupted_driver_leaves_a_resumable_log(ray_runtime, reference, tmp_path):
