@@ -21,6 +21,7 @@ __all__ = [
     "chunk",
     "completion_response",
     "dumps",
+    "envelope",
     "new_id",
     "thinkfast_json",
     "usage_json",
@@ -56,6 +57,22 @@ def usage_json(prompt: int, completion: int, cached: int = 0) -> dict[str, Any]:
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
         "prompt_tokens_details": {"cached_tokens": cached},
+    }
+
+
+def envelope(
+    *, chat: bool, model: str, choices: list[dict[str, Any]], usage: dict[str, Any], extra: Any
+) -> dict[str, Any]:
+    """The body around the choices, the same for plain and scaffolded answers."""
+    return {
+        "id": new_id("chatcmpl" if chat else "cmpl"),
+        "object": "chat.completion" if chat else "text_completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": choices,
+        "usage": usage,
+        "system_fingerprint": None,
+        "thinkfast": extra,
     }
 
 
@@ -128,16 +145,13 @@ def chat_response(model: str, generation: Generation) -> dict[str, Any]:
         for i, s in enumerate(generation.samples)
     ]
     u = generation.usage
-    return {
-        "id": new_id("chatcmpl"),
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": choices,
-        "usage": usage_json(u.prompt_tokens, u.completion_tokens, u.cached_tokens),
-        "system_fingerprint": None,
-        "thinkfast": thinkfast_json([generation]),
-    }
+    return envelope(
+        chat=True,
+        model=model,
+        choices=choices,
+        usage=usage_json(u.prompt_tokens, u.completion_tokens, u.cached_tokens),
+        extra=thinkfast_json([generation]),
+    )
 
 
 def completion_response(
@@ -159,16 +173,13 @@ def completion_response(
     prompt = sum(g.usage.prompt_tokens for g in generations)
     completion = sum(g.usage.completion_tokens for g in generations)
     cached = sum(g.usage.cached_tokens for g in generations)
-    return {
-        "id": new_id("cmpl"),
-        "object": "text_completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": choices,
-        "usage": usage_json(prompt, completion, cached),
-        "system_fingerprint": None,
-        "thinkfast": thinkfast_json(generations),
-    }
+    return envelope(
+        chat=False,
+        model=model,
+        choices=choices,
+        usage=usage_json(prompt, completion, cached),
+        extra=thinkfast_json(generations),
+    )
 
 
 def chunk(

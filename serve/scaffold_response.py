@@ -14,19 +14,17 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from thinkfast.orchestrator.answer import Answer
 from thinkfast.orchestrator.events import Event
 
-from .responses import new_id
+from .responses import envelope
 
 __all__ = [
     "progress_line",
-    "scaffold_chat_response",
-    "scaffold_completion_response",
     "scaffold_json",
+    "scaffold_response",
     "scaffold_usage",
 ]
 
@@ -163,60 +161,25 @@ def _finish(answer: Answer) -> str:
     return chosen.finish_reason if chosen is not None else "stop"
 
 
-def scaffold_chat_response(
+def scaffold_response(
     model: str,
     answers: list[Answer],
     progress: dict[int, list[Event]],
     extra: dict[str, Any],
+    *,
+    chat: bool,
 ) -> dict[str, Any]:
-    choices = [
-        {
-            "index": i,
-            "message": {
-                "role": "assistant",
-                "content": a.text,
-                "reasoning_content": reasoning_text(a, progress.get(i, [])),
-            },
-            "logprobs": None,
-            "finish_reason": _finish(a),
-        }
-        for i, a in enumerate(answers)
-    ]
-    return {
-        "id": new_id("chatcmpl"),
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": choices,
-        "usage": scaffold_usage(answers),
-        "system_fingerprint": None,
-        "thinkfast": extra,
-    }
-
-
-def scaffold_completion_response(
-    model: str,
-    answers: list[Answer],
-    progress: dict[int, list[Event]],
-    extra: dict[str, Any],
-) -> dict[str, Any]:
-    choices = [
-        {
-            "index": i,
-            "text": a.text,
-            "reasoning_content": reasoning_text(a, progress.get(i, [])),
-            "logprobs": None,
-            "finish_reason": _finish(a),
-        }
-        for i, a in enumerate(answers)
-    ]
-    return {
-        "id": new_id("cmpl"),
-        "object": "text_completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": choices,
-        "usage": scaffold_usage(answers),
-        "system_fingerprint": None,
-        "thinkfast": extra,
-    }
+    """A chat or text completion body whose choices are a strategy's answers."""
+    choices = []
+    for i, a in enumerate(answers):
+        reasoning = reasoning_text(a, progress.get(i, []))
+        if chat:
+            body = {
+                "message": {"role": "assistant", "content": a.text, "reasoning_content": reasoning}
+            }
+        else:
+            body = {"text": a.text, "reasoning_content": reasoning}
+        choices.append({"index": i, **body, "logprobs": None, "finish_reason": _finish(a)})
+    return envelope(
+        chat=chat, model=model, choices=choices, usage=scaffold_usage(answers), extra=extra
+    )

@@ -16,8 +16,7 @@ from thinkfast.engine.errors import InvalidRequestError
 from .api import ApiError, ChatCompletionBody, CompletionBody
 from .scaffold import SamplingSettings, Scaffold, question_from_messages, scaffold_error
 from .scaffold_response import (
-    scaffold_chat_response,
-    scaffold_completion_response,
+    scaffold_response,
     thinkfast_object,
 )
 from .scaffold_spec import (
@@ -215,5 +214,5 @@ class ScaffoldRoutes:
             return self.server.ignoring(self.server.sse(events, slot), ignored)
         answers, progress = await scaffold.run(questions)
         extra = thinkfast_object(answers, spec.source, ignored, spec.budget)
-        build = scaffold_chat_response if chat else scaffold_completion_response
-        return self.server.ignoring(_json(build(model, answers, progress, extra)), ignored)
+        body = scaffold_response(model, answers, progress, extra, chat=chat)
+        return self.server.ignoring(_json(body), ignored)
