@@ -6,7 +6,10 @@ the shipped model on LocalEngine. THINKFAST_TEST_MODEL points them at another mo
 folder (one carrying its own prompt_pack.json).
 """
 
+import importlib.util
 import os
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +17,21 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 MODEL = os.environ.get("THINKFAST_TEST_MODEL", "arith-tiny")
+
+
+def _register_fault_server() -> None:
+    """Make tests/engine/remote/fault_server.py importable as `thinkfast_tests_fault_server`
+    for the engine and serve tests: --import-mode=importlib keeps tests/ off sys.path, and
+    this conftest is imported before any test module."""
+    name = "thinkfast_tests_fault_server"
+    path = Path(__file__).parent / "engine" / "remote" / "fault_server.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+
+
+_register_fault_server()
 
 
 @pytest.fixture(scope="session")

@@ -6,10 +6,8 @@ upstream is saturated, and a client hanging up cancels the upstream calls."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 
 import httpx
 import openai
@@ -18,27 +16,13 @@ from thinkfast.engine import LocalEngine
 from thinkfast.orchestrator.api import pack_for
 from thinkfast.serve.server import ServerLimits, running_server
 from thinkfast.serve.upstream import upstream_engine
+from thinkfast_tests_fault_server import FaultServer, Hang, Reply
 
 from thinkfast import athink
 
 MODEL = "arith-tiny"
 QUESTION = "12+34"
 MESSAGES = [{"role": "user", "content": QUESTION}]
-
-
-def _load_fault_server():
-    name = "thinkfast_tests_fault_server"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "engine" / "remote" / "fault_server.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-fs = _load_fault_server()
-FaultServer, Reply, Hang = fs.FaultServer, fs.Reply, fs.Hang
 
 
 @pytest.fixture(scope="module")

@@ -4,41 +4,14 @@ deadlines, n fallback, streaming, presets. No real host is contacted."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
-import sys
-from pathlib import Path
 
 import pytest
 from thinkfast.engine.errors import ContextLengthError, InvalidRequestError, RemoteEngineError
 from thinkfast.engine.remote.openai_engine import OpenAIEngine, RetryPolicy, guess_model_spec
 from thinkfast.engine.remote.providers import PROVIDERS, get_provider
 from thinkfast.engine.types import ChatMessage, GenerationRequest
-
-
-def _load_fault_server():
-    # --import-mode=importlib keeps tests/ off sys.path, so load the helper by file.
-    name = "thinkfast_tests_fault_server"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("fault_server.py")
-        )
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-fs = _load_fault_server()
-FaultServer, Reply, Hang, Drop, Stream, Ok = (
-    fs.FaultServer,
-    fs.Reply,
-    fs.Hang,
-    fs.Drop,
-    fs.Stream,
-    fs.Ok,
-)
-answer_text = fs.answer_text
+from thinkfast_tests_fault_server import Drop, FaultServer, Hang, Ok, Reply, Stream, answer_text
 
 FAST = RetryPolicy(max_attempts=4, deadline_s=10, backoff_initial_s=0.05, jitter_s=0.0)
 

@@ -5,38 +5,13 @@ over, n samples as one upstream request, saturation, streams. No real host is co
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 from thinkfast.engine.errors import InvalidRequestError, RemoteEngineError
 from thinkfast.engine.remote import EndpointPool, OpenAIEngine, PoolSaturatedError, RetryPolicy
 from thinkfast.engine.remote.refusals import RemoteRequestError
 from thinkfast.engine.types import ChatMessage, GenerationRequest
-
-
-def _load_fault_server():
-    name = "thinkfast_tests_fault_server"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("fault_server.py")
-        )
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-fs = _load_fault_server()
-FaultServer, Reply, Hang, Drop, Ok, Stream = (
-    fs.FaultServer,
-    fs.Reply,
-    fs.Hang,
-    fs.Drop,
-    fs.Ok,
-    fs.Stream,
-)
+from thinkfast_tests_fault_server import Drop, FaultServer, Hang, Ok, Reply
 
 # Endpoints of a pool try once: the pool is the retry, on another endpoint.
 ONCE = RetryPolicy(max_attempts=1, deadline_s=5)
