@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import time
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from transformers import LlamaForCausalLM
 from .charset import build_tokenizer
 from .data import STAGE2_MIX
 from .role_data import load_pool, wrong_candidates
-from .train import Batcher, Trainer, save_model
+from .train import Batcher, Trainer, save_model, start_run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,17 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=Path("runs/arith-tiny-v2"))
     args = ap.parse_args(argv)
 
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    rng = random.Random(args.seed)
-    args.work.mkdir(parents=True, exist_ok=True)
-    logf = open(args.work / "train.log", "a")
-
-    def log(msg: str) -> None:
-        line = f"{time.strftime('%H:%M:%S')} {msg}"
-        print(line, flush=True)
-        logf.write(line + "\n")
-        logf.flush()
+    rng, log = start_run(args)
 
     tok = build_tokenizer()
     model = LlamaForCausalLM.from_pretrained(args.init).to(args.device)

@@ -201,6 +201,23 @@ class Trainer:
                 checkpoint(self.step)
 
 
+def start_run(args: argparse.Namespace) -> tuple[random.Random, Callable[[str], None]]:
+    """Pins torch's threads, seeds torch and Python from --seed, and opens the run's log:
+    each line is printed and appended to WORK/train.log."""
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    args.work.mkdir(parents=True, exist_ok=True)
+    logf = open(args.work / "train.log", "a")
+
+    def log(msg: str) -> None:
+        line = f"{time.strftime('%H:%M:%S')} {msg}"
+        print(line, flush=True)
+        logf.write(line + "\n")
+        logf.flush()
+
+    return random.Random(args.seed), log
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -220,17 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=Path("runs/arith-tiny"))
     args = ap.parse_args(argv)
 
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    rng = random.Random(args.seed)
-    args.work.mkdir(parents=True, exist_ok=True)
-    logf = open(args.work / "train.log", "a")
-
-    def log(msg: str) -> None:
-        line = f"{time.strftime('%H:%M:%S')} {msg}"
-        print(line, flush=True)
-        logf.write(line + "\n")
-        logf.flush()
+    rng, log = start_run(args)
 
     tok = build_tokenizer()
     model = LlamaForCausalLM(model_config(tok.get_vocab_size())).to(args.device)
