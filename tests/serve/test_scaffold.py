@@ -13,7 +13,6 @@ import httpx
 import openai
 import pytest
 from langgraph.graph import END, START, StateGraph
-from thinkfast.engine import LocalEngine
 from thinkfast.orchestrator.api import pack_for
 from thinkfast.orchestrator.context import RunContext
 from thinkfast.orchestrator.prompt_pack import RolePrompt
@@ -49,22 +48,6 @@ class NeedsPlanner(Strategy):
         graph.add_edge(START, "noop")
         graph.add_edge("noop", END)
         return graph
-
-
-@pytest.fixture(scope="module")
-def engine():
-    return LocalEngine(MODEL)
-
-
-@pytest.fixture(scope="module")
-def url(engine):
-    with running_server(engine, limits=LIMITS) as base_url:
-        yield base_url
-
-
-@pytest.fixture(scope="module")
-def client(url):
-    return openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
 
 
 def ask(client, model: str = f"best_of_n:n=4/{MODEL}", **kw):

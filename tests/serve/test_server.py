@@ -30,22 +30,6 @@ PROMPT = "12+34="
 LIMITS = ServerLimits(max_tokens=128, max_n=8, max_body_bytes=64 * 1024)
 
 
-@pytest.fixture(scope="module")
-def engine():
-    return LocalEngine(MODEL)
-
-
-@pytest.fixture(scope="module")
-def url(engine):
-    with running_server(engine, limits=LIMITS) as base_url:
-        yield base_url
-
-
-@pytest.fixture(scope="module")
-def client(url):
-    return openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
-
-
 def user(text: str = PROMPT) -> list[dict]:
     return [{"role": "user", "content": text}]
 
