@@ -13,6 +13,7 @@ model on the local engine, with the prompt pack from its model folder.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -206,13 +207,17 @@ async def astream(
     asked, notes = _asked(question, ctx)
     ctx.started = time.perf_counter()
     state: dict[str, Any] = {}
-    async for mode, chunk in chosen.graph.astream(
+    graph_stream = chosen.graph.astream(
         {"question": asked}, context=ctx, stream_mode=["custom", "values"]
-    ):
-        if mode == "custom" and isinstance(chunk, Event):
-            yield chunk
-        elif mode == "values":
-            state = chunk
+    )
+    # A consumer that stops early closes this generator; closing the graph's stream here,
+    # not whenever it is garbage-collected, cancels the node's engine call at once.
+    async with contextlib.aclosing(graph_stream):
+        async for mode, chunk in graph_stream:
+            if mode == "custom" and isinstance(chunk, Event):
+                yield chunk
+            elif mode == "values":
+                state = chunk
     answer = _finish(question, chosen, ctx, state, notes)
     for warning in answer.warnings:
         yield Event(kind="warning", t=answer.latency.wall_s, data={"message": warning})
