@@ -343,7 +343,7 @@ def plot_library(stats: list[dict], path: str) -> None:
     from thinkfast.evals.plot import pareto_frontier
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), sharey=True)
-    colors = plt.get_cmap("tab10").colors + ("black",)
+    colors = plt.get_cmap("tab10").colors + ("black", "goldenrod", "navy", "lime")
     groups = defaultdict(list)
     for s in stats:
         name = " ".join(w for w in s["config"].split() if "=" not in w)  # drop swept values
@@ -376,7 +376,7 @@ def plot_library(stats: list[dict], path: str) -> None:
         ax.set_xlabel(title)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("accuracy % (95% Wilson)")
-    axes[1].legend(fontsize=7, loc="lower right")
+    axes[0].legend(fontsize=7, loc="lower right")
     n = stats[0]["n"]
     fig.suptitle(f"arith-tiny, held-out problems (n={n} per point): accuracy against cost")
     fig.tight_layout()
