@@ -62,8 +62,9 @@ class SamplingSettings:
 
 # The engine calls in flight of the scaffold whose task runs them (a set per scaffold,
 # found through the context its tasks inherit), so a hung-up client's calls are cancelled
-# and no one else's: closing a graph's stream does not always cancel the node tasks it
-# started.
+# and no one else's. Still needed although astream now closes the graph's stream: a run
+# task cancelled mid-call (not a stream closed at a yield) leaves the upstream call
+# running (tests/serve/test_upstream.py fails without this set).
 _PENDING: ContextVar[set[asyncio.Task[Any]] | None] = ContextVar("scaffold_pending", default=None)
 
 
