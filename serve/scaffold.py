@@ -68,6 +68,10 @@ class SamplingSettings:
 _PENDING: ContextVar[set[asyncio.Task[Any]] | None] = ContextVar("scaffold_pending", default=None)
 
 
+def _from_base(name: str) -> property:
+    return property(lambda self: getattr(self.base, name))
+
+
 class DrafterEngine(Engine):
     """`base`, with the client's settings put on every request a drafter role makes, and
     each call in flight registered with its scaffold (see `_PENDING`).
@@ -77,12 +81,18 @@ class DrafterEngine(Engine):
     wrapper serves every request with the same settings (`drafter_for`), so what the
     budget gate learns about the engine's speed carries over from query to query."""
 
+    # Engine declares these as class attributes, which __getattr__ never sees; read them
+    # from `base` each time, since a remote engine learns its context_length on a call.
+    model_name = _from_base("model_name")
+    context_length = _from_base("context_length")
+    hardware = _from_base("hardware")
+    project_as = _from_base("project_as")
+    pace = _from_base("pace")
+    model_config = _from_base("model_config")
+
     def __init__(self, base: Engine, overrides: dict[str, Any]) -> None:
         self.base = base
         self.overrides = overrides
-        for name in ("model_name", "context_length", "hardware", "project_as", "pace"):
-            setattr(self, name, getattr(base, name))
-        self.model_config = base.model_config
 
     def __getattr__(self, name: str) -> Any:  # checkpoint, model_spec, ...: the base's
         return getattr(self.base, name)

@@ -372,3 +372,17 @@ def test_scaffolded_completions_refuse_token_ids(url):
     body = {"model": f"single/{MODEL}", "prompt": [1, 2, 3]}
     response = httpx.post(url + "/completions", json=body, timeout=30)
     assert response.status_code == 400 and "text" in response.json()["error"]["message"]
+
+
+def test_drafter_engine_reads_what_its_engine_learns_later():
+    # a remote engine learns its context window from its first refusal; the wrapper the
+    # scaffold's budget gate sees must not keep the value it had when it was made
+    from thinkfast.engine.remote import OpenAIEngine
+    from thinkfast.serve.scaffold import DrafterEngine
+
+    base = OpenAIEngine("fault-model", base_url="http://127.0.0.1:9/v1")
+    drafter = DrafterEngine(base, {"max_tokens": 8})
+    assert drafter.context_length is None
+    base.context_length = 4096  # what OpenAIEngine sets on learning the window
+    assert drafter.context_length == 4096
+    assert (drafter.model_name, drafter.hardware) == (base.model_name, base.hardware)
