@@ -22,6 +22,13 @@ log = logging.getLogger("thinkfast.serve")
 class ServeDependencyError(ThinkfastError, ImportError):
     """starlette or uvicorn is missing: the server needs the `serve` extra."""
 
+    @classmethod
+    def missing(cls, exc: ImportError) -> ServeDependencyError:
+        return cls(
+            f"thinkfast serve needs starlette and uvicorn ({exc.name} is missing): "
+            "pip install 'thinkfast[serve]'"
+        )
+
 
 class ApiError(Exception):
     """An error the server answers with `{"error": {...}}` and an HTTP status."""

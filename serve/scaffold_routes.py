@@ -192,7 +192,7 @@ class ScaffoldRoutes:
         slot: Any,
         ignored: list[str],
     ) -> Any:
-        from .server import _json  # the response helpers of the app
+        from .app import _json  # the response helpers of the app
 
         try:
             scaffold = Scaffold(self.server.engine, spec, settings)
