@@ -5,8 +5,8 @@ name (the registry lives in `thinkfast.strategies`, looked up when called, so th
 does not import the one above it at import time), splits the options into the strategy's
 own and the run's (budget, seed, pack, per-role engines), builds the run's `Roster` (which
 engines and packs play each role, the strategy's default templates filling roles a pack
-lacks) and checks that every role the strategy asks for can be played, runs the strategy's cached compiled graph with a fresh `RunContext`, and
-builds the `Answer` from the final state and the ledger. `engine=None` is the shipped
+lacks) and checks that every role the strategy asks for can be played, runs the
+strategy's cached compiled graph with a fresh `RunContext`, and builds the `Answer` from the final state and the ledger. `engine=None` is the shipped
 model on the local engine, with the prompt pack from its model folder.
 """
 
@@ -189,7 +189,8 @@ async def athink(
     Options are the strategy's own (e.g. n=8, selector="vote") plus the run's:
     `max_tokens`, `max_latency_s`, `max_emulated_s` and `profile` (the budget), `seed`,
     `pack` (a PromptPack or a path to one), `engines` (role -> an Engine or a list of
-    Engines, for roles played on other models than `engine`). Cancelling the task cancels the engine calls it made.
+    Engines, for roles played on other models than `engine`). Cancelling the task
+    cancels the engine calls it made.
     """
     chosen, ctx = _prepare(question, strategy, engine, dict(options))
     asked, notes = _asked(question, ctx)
