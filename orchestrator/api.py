@@ -6,8 +6,9 @@ does not import the one above it at import time), splits the options into the st
 own and the run's (budget, seed, pack, per-role engines), builds the run's `Roster` (which
 engines and packs play each role, the strategy's default templates filling roles a pack
 lacks) and checks that every role the strategy asks for can be played, runs the
-strategy's cached compiled graph with a fresh `RunContext`, and builds the `Answer` from the final state and the ledger. `engine=None` is the shipped
-model on the local engine, with the prompt pack from its model folder.
+strategy's cached compiled graph with a fresh `RunContext`, and builds the `Answer` from
+the final state and the ledger. `engine=None` is the shipped model on the local engine,
+with the prompt pack from its model folder.
 """
 
 from __future__ import annotations
