@@ -90,8 +90,6 @@ class EndpointPool(Engine):
             raise InvalidRequestError("cooldown_s and queue_timeout_s must be >= 0")
         first = endpoints[0]
         self.model_name = first.model_name
-        windows = [e.context_length for e in endpoints if e.context_length]
-        self.context_length = min(windows) if windows else None
         self.hardware = first.hardware
         self.project_as = first.project_as
         self.pace = first.pace
@@ -192,6 +190,13 @@ class EndpointPool(Engine):
         log.warning(
             "endpoint %s failed (%s); out of rotation for %.0fs", ep.name, exc, self.cooldown_s
         )
+
+    @property
+    def context_length(self) -> int | None:  # type: ignore[override]
+        """The smallest window of its endpoints, read each time: an OpenAIEngine learns its
+        window from GET /models after the pool is made."""
+        windows = [ep.engine.context_length for ep in self.endpoints if ep.engine.context_length]
+        return min(windows) if windows else None
 
     def _all_failed(self, errors: list[str]) -> RemoteEngineError:
         return RemoteEngineError(

@@ -151,3 +151,13 @@ def test_a_pool_serves_one_model():
         EndpointPool([a, b])
     with pytest.raises(InvalidRequestError, match="at least one"):
         EndpointPool([])
+
+
+def test_pool_window_follows_what_its_endpoints_learn():
+    # an OpenAIEngine learns its window from GET /models, after the pool was made
+    a = OpenAIEngine("fault-model", base_url="http://127.0.0.1:9/v1")
+    b = OpenAIEngine("fault-model", base_url="http://127.0.0.1:10/v1")
+    pool = EndpointPool([a, b])
+    assert pool.context_length is None
+    a.context_length, b.context_length = 8192, 4096
+    assert pool.context_length == 4096
