@@ -59,7 +59,10 @@ CASES = {
         RegexConstraint(pattern=r"[0-9]{1,3}(\+[0-9]{1,3})?"),
         lambda t: re.fullmatch(r"[0-9]{1,3}(\+[0-9]{1,3})?", t) is not None,
     ),
-    "choice": (ChoiceConstraint(choices=["yes", "no", "maybe"]), lambda t: t in ("yes", "no", "maybe")),
+    "choice": (
+        ChoiceConstraint(choices=["yes", "no", "maybe"]),
+        lambda t: t in ("yes", "no", "maybe"),
+    ),
     "grammar": (
         GrammarConstraint(lark=VERDICT),
         lambda t: re.fullmatch(r"[a-z0-9 +=]{0,12}\nVerdict: (correct|wrong)", t) is not None,
@@ -154,12 +157,18 @@ def test_budget_too_small_finishes_with_length_and_says_so(tiny):
     [
         (RegexConstraint(pattern="[0-9"), r"(?s)invalid regex: .*unclosed character class"),
         (RegexConstraint(pattern="(a"), r"(?s)invalid regex: .*unclosed group"),
-        (JsonSchemaConstraint(json_schema={"type": "number-ish"}), r"(?s)invalid JSON schema: .*type"),
+        (
+            JsonSchemaConstraint(json_schema={"type": "number-ish"}),
+            r"(?s)invalid JSON schema: .*type",
+        ),
         (
             JsonSchemaConstraint(json_schema={"type": "object", "required": 3}),
             r"invalid JSON schema",
         ),
-        (GrammarConstraint(lark="start: missing_rule"), r"(?s)invalid Lark grammar: .*missing_rule"),
+        (
+            GrammarConstraint(lark="start: missing_rule"),
+            r"(?s)invalid Lark grammar: .*missing_rule",
+        ),
         (ChoiceConstraint(choices=["été"]), r"cannot be written with the tokenizer"),
         (RegexConstraint(pattern="Ω+"), r"cannot be written with the tokenizer of 'arith-tiny'"),
     ],
