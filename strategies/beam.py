@@ -18,15 +18,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import StateGraph
 from pydantic import Field
 from thinkfast.orchestrator.context import RunContext
 from thinkfast.orchestrator.nodes import node
-from thinkfast.orchestrator.selection import select_by_score
 from thinkfast.orchestrator.state import Decision, GraphState, last_value
 from thinkfast.orchestrator.strategy import register_strategy
 
-from .step_search import Path, StepSearch, expand, score_paths, to_candidates, verifier_of
+from .step_search import Path, StepSearch, grow, search_graph, verifier_of
 
 __all__ = ["Beam", "BeamState"]
 
@@ -62,12 +61,9 @@ class Beam(StepSearch):
                 live = [(beams[0], self.width * self.expansions)]
             else:
                 live = [(b, self.expansions) for b in beams if not b.done]
-            update, children = await expand(ctx, self, question, live, step)
+            update, children = await grow(ctx, self, verifier, question, live, step)
             if not children:  # refused or failed: stop with what there is
                 return {**update, "beams": beams, "step": self.max_steps}
-            more, children = await score_paths(ctx, verifier, question, children, step)
-            for key, value in more.items():
-                update[key] = update.get(key, []) + value if isinstance(value, list) else value
             pool = [b for b in beams if b.done] + children
             kept = sorted(pool, key=_rank, reverse=True)[: self.width]
             decision = Decision(
@@ -78,26 +74,4 @@ class Beam(StepSearch):
             )
             return {**update, "beams": kept, "step": step, "decisions": [decision]}
 
-        @node("select")
-        async def select(state: BeamState, ctx: RunContext) -> dict[str, Any]:
-            beams = [b for b in state.get("beams", []) if b.text]
-            if not beams:
-                return {}
-            finished = [b for b in beams if b.done] or beams
-            candidates = to_candidates(ctx, finished)
-            best, decision = select_by_score(candidates, "beam")
-            return {"candidates": candidates, "selected": best.id, "decisions": [decision]}
-
-        async def next_step(state: BeamState) -> str:
-            beams = state.get("beams", [])
-            if state.get("step", 0) >= self.max_steps or all(b.done for b in beams):
-                return "select"
-            return "search"
-
-        graph = StateGraph(BeamState, context_schema=RunContext)
-        graph.add_node("search", search)
-        graph.add_node("select", select)
-        graph.add_edge(START, "search")
-        graph.add_conditional_edges("search", next_step, ["search", "select"])
-        graph.add_edge("select", END)
-        return graph
+        return search_graph(self, BeamState, "beams", search)

@@ -19,15 +19,14 @@ from __future__ import annotations
 import random
 from typing import Annotated, Any
 
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import StateGraph
 from pydantic import Field
 from thinkfast.orchestrator.context import RunContext
 from thinkfast.orchestrator.nodes import node
-from thinkfast.orchestrator.selection import select_by_score
 from thinkfast.orchestrator.state import Decision, GraphState, last_value
 from thinkfast.orchestrator.strategy import register_strategy
 
-from .step_search import Path, StepSearch, expand, score_paths, to_candidates, verifier_of
+from .step_search import Path, StepSearch, grow, search_graph, verifier_of
 
 __all__ = ["Particle", "ParticleState"]
 
@@ -60,12 +59,11 @@ class Particle(StepSearch):
                 if not p.done:
                     path, k = groups.get(p.text, (p, 0))
                     groups[p.text] = (path, k + 1)
-            update, children = await expand(ctx, self, question, list(groups.values()), step)
+            update, children = await grow(
+                ctx, self, verifier, question, list(groups.values()), step
+            )
             if not children:  # refused or failed: stop with what there is
                 return {**update, "particles": population, "step": self.max_steps}
-            more, children = await score_paths(ctx, verifier, question, children, step)
-            for key, value in more.items():
-                update[key] = update.get(key, []) + value if isinstance(value, list) else value
             pool = [p for p in population if p.done] + children
             weights = [max(p.score, self.floor) for p in pool]
             rng = random.Random(ctx.seed_for("particle/resample", step))
@@ -82,26 +80,4 @@ class Particle(StepSearch):
             )
             return {**update, "particles": resampled, "step": step, "decisions": [decision]}
 
-        @node("select")
-        async def select(state: ParticleState, ctx: RunContext) -> dict[str, Any]:
-            population = [p for p in state.get("particles", []) if p.text]
-            if not population:
-                return {}
-            finished = [p for p in population if p.done] or population
-            candidates = to_candidates(ctx, finished)
-            best, decision = select_by_score(candidates, "particle")
-            return {"candidates": candidates, "selected": best.id, "decisions": [decision]}
-
-        async def next_step(state: ParticleState) -> str:
-            population = state.get("particles", [])
-            if state.get("step", 0) >= self.max_steps or all(p.done for p in population):
-                return "select"
-            return "search"
-
-        graph = StateGraph(ParticleState, context_schema=RunContext)
-        graph.add_node("search", search)
-        graph.add_node("select", select)
-        graph.add_edge(START, "search")
-        graph.add_conditional_edges("search", next_step, ["search", "select"])
-        graph.add_edge("select", END)
-        return graph
+        return search_graph(self, ParticleState, "particles", search)

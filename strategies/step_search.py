@@ -19,10 +19,13 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
+from langgraph.graph import END, START, StateGraph
 from pydantic import Field, field_validator
 from thinkfast.orchestrator.context import RunContext
 from thinkfast.orchestrator.errors import StrategyConfigError
+from thinkfast.orchestrator.nodes import node
 from thinkfast.orchestrator.prompt_pack import RolePrompt
+from thinkfast.orchestrator.selection import select_by_score
 from thinkfast.orchestrator.state import Candidate
 from thinkfast.orchestrator.strategy import Strategy
 from thinkfast.orchestrator.verifiers import (
@@ -32,7 +35,16 @@ from thinkfast.orchestrator.verifiers import (
     as_verifier,
 )
 
-__all__ = ["Path", "StepSearch", "expand", "score_paths", "to_candidates", "verifier_of"]
+__all__ = [
+    "Path",
+    "StepSearch",
+    "expand",
+    "grow",
+    "score_paths",
+    "search_graph",
+    "to_candidates",
+    "verifier_of",
+]
 
 
 @dataclass
@@ -208,3 +220,53 @@ def verifier_of(strategy: Any) -> Verifier:
     verifier = as_verifier(strategy.verifier)
     assert verifier is not None
     return verifier
+
+
+async def grow(
+    ctx: RunContext,
+    strategy: StepSearch,
+    verifier: Verifier,
+    question: str,
+    live: list[tuple[Path, int]],
+    step: int,
+) -> tuple[dict[str, Any], list[Path]]:
+    """Extend each live path by one step (k extensions each), then score the extensions:
+    one update carrying both passes' calls. No children: the expansion failed or was
+    refused, and the caller stops with what it has."""
+    update, children = await expand(ctx, strategy, question, live, step)
+    if not children:
+        return update, children
+    more, children = await score_paths(ctx, verifier, question, children, step)
+    for key, value in more.items():
+        update[key] = update.get(key, []) + value if isinstance(value, list) else value
+    return update, children
+
+
+def search_graph(strategy: StepSearch, state_type: type, key: str, search: Any) -> StateGraph:
+    """The graph both searches share: `search` (the strategy's own step) until every path
+    in `state[key]` is done or `max_steps` is reached, then select the best finished path
+    by its verifier score."""
+
+    @node("select")
+    async def select(state: dict, ctx: RunContext) -> dict[str, Any]:
+        paths = [p for p in state.get(key, []) if p.text]
+        if not paths:
+            return {}
+        finished = [p for p in paths if p.done] or paths
+        candidates = to_candidates(ctx, finished)
+        best, decision = select_by_score(candidates, strategy.name)
+        return {"candidates": candidates, "selected": best.id, "decisions": [decision]}
+
+    async def next_step(state: dict) -> str:
+        paths = state.get(key, [])
+        if state.get("step", 0) >= strategy.max_steps or all(p.done for p in paths):
+            return "select"
+        return "search"
+
+    graph = StateGraph(state_type, context_schema=RunContext)
+    graph.add_node("search", search)
+    graph.add_node("select", select)
+    graph.add_edge(START, "search")
+    graph.add_conditional_edges("search", next_step, ["search", "select"])
+    graph.add_edge("select", END)
+    return graph
