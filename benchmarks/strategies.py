@@ -244,13 +244,13 @@ def main(argv=None) -> int:
             complete_rows,
             markdown_table,
             plot_library,
+            read_rows,
             run_library,
             summarize_library,
         )
 
         if args.summarize:
-            with open(args.summarize, encoding="utf-8") as f:
-                rows = [json.loads(line) for line in f if line.strip()]
+            rows = read_rows(args.summarize)
         else:
             rows = asyncio.run(run_library(args))
         rows = complete_rows(rows)

@@ -135,9 +135,19 @@ def _row(problem, label, strategy, answer, timing: bool) -> dict:
     }
 
 
+def read_rows(path: str | None) -> list[dict]:
+    import json
+    from pathlib import Path
+
+    if not path or not Path(path).exists():
+        return []
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
 async def run_library(args) -> list[dict]:
     """Run the plan; every finished query is appended to `args.rows` (JSON lines) at once,
-    so a sweep cut short still leaves every row it finished."""
+    so a sweep cut short still leaves every row it finished, and a rerun resumes it."""
     import json
 
     from thinkfast.engine.local import LocalEngine
@@ -151,11 +161,15 @@ async def run_library(args) -> list[dict]:
     problems = [p for group in zip(*by_level, strict=True) for p in group]
     plan = [c for c in plan_configs(args.plan) if not args.only or c[1] in args.only.split(",")]
     await athink(problems[0].question, "single", engine)  # warm up
-    rows: list[dict] = []
+    rows = read_rows(args.rows)
+    # a rerun with the same rows file resumes: queries it already holds are not run again
+    done = {(r["question"], r["config"], r["timing"]) for r in rows}
     sink = open(args.rows, "a", encoding="utf-8") if args.rows else None  # noqa: SIM115
     started = time.perf_counter()
 
     async def one(problem, label, strategy, options, gate, timing=False):
+        if (problem.question, label, timing) in done:
+            return
         async with gate:
             answer = await athink(
                 problem.question, strategy, engine, seed=args.seed + problem.seed, **options
