@@ -17,14 +17,23 @@ multiplied by a broadcast activation. Two kinds:
       (high), w = d * v + m        (Q4_0 with m = -8d, Q4_1, Q4_K sub-blocks)
   i8: int8 values, blocks of 32 or 16, w = d * v (+ m)   (Q8_0, Q6_K, Q5_*, int8)
 
-Per block the kernel computes  d * (sx_scale * sum_j v_j x_j) + m * sum_j x_j, with the
-activation sums precomputed per block (`x_block_sums`). Nibbles are split in float32
+One row (batch-1 decode) is bound by the bytes streamed: per block the kernel sums the raw
+values times the activations and scales once, d * sum_j v_j x_j + m * sum_j x_j (the
+activation sums precomputed per block, `block_sums`). Nibbles are split in float32
 (v - 16 floor(v / 16)): numba widens integer bit operations to int64, which would halve
-the vector lanes.
+the vector lanes. Scales are float16 bits where exact (see `_scales`).
 
-Batched rows share one pass over the weights: a tile's weights (a few KiB) are unpacked
-once per block and applied to 4 rows at a time while in registers / L1; tiles are split
-across threads (`prange`) in the parallel variants.
+n rows (n samples decoding together) are bound by arithmetic: each block's T x 32 weights
+are unpacked ONCE per step into a float32 scratch (d v + m: the float32 path's weights bit
+for bit) that stays in L1, and every row is then multiplied against it, 4 rows x 4 inputs
+per pass (`_apply`), so each scratch vector feeds 4 FMAs and the 16 broadcast activations
+stay in registers. That is an FMA-bound loop (about 2 vector FMAs a cycle, 8 float32
+lanes: LLVM prefers 256-bit vectors on this host). Integer products over 8-bit
+activations (llama.cpp's vpmaddubsw / VNNI) were tried: numba's LLVM turns a u8 x s8 dot
+into vpdpwssd / vpmaddwd (16-bit pairs), at best twice an FMA's lanes before the
+activation quantization and regrouping it needs, and 8-bit activations cost top-1
+agreement with the float32 path (0.967, BENCHMARKS.md); so activations stay float32.
+Tiles are split across threads (`prange`) in the parallel variants.
 """
 
 from __future__ import annotations
@@ -33,14 +42,17 @@ import types
 
 import numpy as np
 from numba import njit, prange
+from numba import types as nbtypes
+from numba.extending import overload
 
 F32 = np.float32
 SIXTEENTH = F32(0.0625)
 SIXTEEN = F32(16.0)
+TWO_112 = F32(2.0**112)
 _FLAGS = {"cache": True, "nogil": True, "fastmath": True}
 W = 64  # tile width (weights.TILE): a compile-time constant lets LLVM see that the four
-# accumulator rows of the 4-row kernels never overlap, so it vectorises them without
-# runtime alias checks
+# accumulator rows of `_apply` never overlap, so it vectorises them without runtime alias
+# checks
 
 
 @njit(inline="always", fastmath=True)
@@ -51,12 +63,45 @@ def _split(byte):
     return v - SIXTEEN * high, high
 
 
-def _u4_rows1(q, d, m, xv, xs, xsum, out, row):
+def _scales(s, t, b, out):
+    """out[:W] = the float32 scales (or offsets) of tile t, block b; compiled by the overload."""
+
+
+@overload(_scales, inline="always")
+def _scales_impl(s, t, b, out):
+    """Scales are held as float16 bits (uint16) where that is exact (the ggml types whose
+    block scales are float16: 2 bytes instead of 4, 17% of a Q4_1 matrix's bytes) and as
+    float32 otherwise (K-quant sub-block products d * sc, int8 absmax). numba has no float16,
+    so the bits are widened by hand: exponent and mantissa shifted into a float32, then one
+    exact multiply by 2^112 rebiases the exponent (subnormals and zero included)."""
+    if s.dtype == nbtypes.uint16:
+
+        def widen(s, t, b, out):
+            bits = out.view(np.uint32)
+            row = s[t, b]
+            for r in range(W):
+                h = np.uint32(row[r])
+                bits[r] = ((h & 0x7FFF) << 13) | ((h & 0x8000) << 16)
+            for r in range(W):
+                out[r] *= TWO_112
+
+        return widen
+
+    def copy(s, t, b, out):
+        out[:] = s[t, b]
+
+    return copy
+
+
+def _u4_rows1(q, d, m, x, xsum, out):
+    """One row (batch-1 decode): bound by the bytes streamed, so the block's raw nibble
+    products are summed first and scaled once: d * sum_j v_j x_j + m * sum_j x_j."""
     tiles, nb, _, width = q.shape
-    x = xv[row]
     for t in prange(tiles):
         blk = np.empty(W, np.float32)
         acc = np.zeros(W, np.float32)
+        db = np.empty(W, np.float32)
+        mb = np.empty(W, np.float32)
         for b in range(nb):
             blk[:] = 0
             o = b * 32
@@ -67,72 +112,22 @@ def _u4_rows1(q, d, m, xv, xs, xsum, out, row):
                 for r in range(W):
                     lo, hi = _split(qj[r])
                     blk[r] += lo * lo_x + hi * hi_x
-            s = xs[row, b]
-            c = xsum[row, b]
-            db = d[t, b]
-            mb = m[t, b]
+            _scales(d, t, b, db)
+            _scales(m, t, b, mb)
+            c = xsum[b]
             for r in range(W):
-                acc[r] += db[r] * (s * blk[r]) + mb[r] * c
-        out[row, t * width : (t + 1) * width] = acc
+                acc[r] += db[r] * blk[r] + mb[r] * c
+        out[t * width : (t + 1) * width] = acc
 
 
-def _u4_rows4(q, d, m, xv, xs, xsum, out, row):
-    tiles, nb, _, width = q.shape
-    x0, x1, x2, x3 = xv[row], xv[row + 1], xv[row + 2], xv[row + 3]
-    for t in prange(tiles):
-        blk = np.empty((4, W), np.float32)
-        acc = np.zeros((4, W), np.float32)
-        for b in range(nb):
-            blk[:] = 0
-            o = b * 32
-            for j in range(0, 16, 4):  # four bytes per pass: a quarter of the accumulator traffic
-                i = o + j
-                qa, qb, qc, qe = q[t, b, j], q[t, b, j + 1], q[t, b, j + 2], q[t, b, j + 3]
-                a0, a1, a2, a3 = x0[i], x0[i + 1], x0[i + 2], x0[i + 3]
-                a4, a5, a6, a7 = x0[i + 16], x0[i + 17], x0[i + 18], x0[i + 19]
-                b0, b1, b2, b3 = x1[i], x1[i + 1], x1[i + 2], x1[i + 3]
-                b4, b5, b6, b7 = x1[i + 16], x1[i + 17], x1[i + 18], x1[i + 19]
-                c0, c1, c2, c3 = x2[i], x2[i + 1], x2[i + 2], x2[i + 3]
-                c4, c5, c6, c7 = x2[i + 16], x2[i + 17], x2[i + 18], x2[i + 19]
-                e0, e1, e2, e3 = x3[i], x3[i + 1], x3[i + 2], x3[i + 3]
-                e4, e5, e6, e7 = x3[i + 16], x3[i + 17], x3[i + 18], x3[i + 19]
-                for r in range(W):
-                    w0, w4 = _split(qa[r])
-                    w1, w5 = _split(qb[r])
-                    w2, w6 = _split(qc[r])
-                    w3, w7 = _split(qe[r])
-                    blk[0, r] += (w0 * a0 + w1 * a1 + w2 * a2 + w3 * a3) + (
-                        w4 * a4 + w5 * a5 + w6 * a6 + w7 * a7
-                    )
-                    blk[1, r] += (w0 * b0 + w1 * b1 + w2 * b2 + w3 * b3) + (
-                        w4 * b4 + w5 * b5 + w6 * b6 + w7 * b7
-                    )
-                    blk[2, r] += (w0 * c0 + w1 * c1 + w2 * c2 + w3 * c3) + (
-                        w4 * c4 + w5 * c5 + w6 * c6 + w7 * c7
-                    )
-                    blk[3, r] += (w0 * e0 + w1 * e1 + w2 * e2 + w3 * e3) + (
-                        w4 * e4 + w5 * e5 + w6 * e6 + w7 * e7
-                    )
-            db = d[t, b]
-            mb = m[t, b]
-            for k in range(4):
-                s = xs[row + k, b]
-                c = xsum[row + k, b]
-                bk = blk[k]
-                ak = acc[k]
-                for r in range(width):
-                    ak[r] += db[r] * (s * bk[r]) + mb[r] * c
-        for k in range(4):
-            out[row + k, t * width : (t + 1) * width] = acc[k]
-
-
-def _i8_rows1(q, d, m, xv, xs, xsum, out, row):
+def _i8_rows1(q, d, m, x, xsum, out):
     tiles, nb, block, width = q.shape
     has_min = m.shape[0] > 0
-    x = xv[row]
     for t in prange(tiles):
         blk = np.empty(W, np.float32)
         acc = np.zeros(W, np.float32)
+        db = np.empty(W, np.float32)
+        mb = np.empty(W, np.float32)
         for b in range(nb):
             blk[:] = 0
             o = b * block
@@ -143,58 +138,104 @@ def _i8_rows1(q, d, m, xv, xs, xsum, out, row):
                 qb = q[t, b, j + 1]
                 for r in range(W):
                     blk[r] += np.float32(qa[r]) * xa + np.float32(qb[r]) * xb
-            s = xs[row, b]
-            db = d[t, b]
+            _scales(d, t, b, db)
             for r in range(W):
-                acc[r] += db[r] * (s * blk[r])
+                acc[r] += db[r] * blk[r]
             if has_min:
-                c = xsum[row, b]
-                mb = m[t, b]
+                _scales(m, t, b, mb)
+                c = xsum[b]
                 for r in range(W):
                     acc[r] += mb[r] * c
-        out[row, t * width : (t + 1) * width] = acc
+        out[t * width : (t + 1) * width] = acc
 
 
-def _i8_rows4(q, d, m, xv, xs, xsum, out, row):
+# -- n rows: unpack each block once into float32 scratch, then a register-blocked product --
+@njit(inline="always", fastmath=True)
+def _apply(w, xv, acc, o, block):
+    """acc[k, r] += sum_j w[j, r] x[k, o + j] for every row k: 4 rows x 4 inputs per pass,
+    so 16 broadcast activations stay in registers and each scratch vector feeds 4 FMAs."""
+    n = xv.shape[0]
+    k = 0
+    while k + 4 <= n:
+        x0, x1, x2, x3 = xv[k], xv[k + 1], xv[k + 2], xv[k + 3]
+        y0, y1, y2, y3 = acc[k], acc[k + 1], acc[k + 2], acc[k + 3]
+        for j in range(0, block, 4):
+            i = o + j
+            w0, w1, w2, w3 = w[j], w[j + 1], w[j + 2], w[j + 3]
+            a0, a1, a2, a3 = x0[i], x0[i + 1], x0[i + 2], x0[i + 3]
+            b0, b1, b2, b3 = x1[i], x1[i + 1], x1[i + 2], x1[i + 3]
+            c0, c1, c2, c3 = x2[i], x2[i + 1], x2[i + 2], x2[i + 3]
+            e0, e1, e2, e3 = x3[i], x3[i + 1], x3[i + 2], x3[i + 3]
+            for r in range(W):
+                p0, p1, p2, p3 = w0[r], w1[r], w2[r], w3[r]
+                y0[r] += (p0 * a0 + p1 * a1) + (p2 * a2 + p3 * a3)
+                y1[r] += (p0 * b0 + p1 * b1) + (p2 * b2 + p3 * b3)
+                y2[r] += (p0 * c0 + p1 * c1) + (p2 * c2 + p3 * c3)
+                y3[r] += (p0 * e0 + p1 * e1) + (p2 * e2 + p3 * e3)
+        k += 4
+    while k < n:
+        x0 = xv[k]
+        y0 = acc[k]
+        for j in range(0, block, 4):
+            i = o + j
+            w0, w1, w2, w3 = w[j], w[j + 1], w[j + 2], w[j + 3]
+            a0, a1, a2, a3 = x0[i], x0[i + 1], x0[i + 2], x0[i + 3]
+            for r in range(W):
+                y0[r] += (w0[r] * a0 + w1[r] * a1) + (w2[r] * a2 + w3[r] * a3)
+        k += 1
+
+
+def _u4_rowsn(q, d, m, xv, out):
+    """All rows of xv at once: each block's 32 x T weights are unpacked (d v + m, the float32
+    path's very weights) once into L1-resident scratch and then applied to every row."""
+    tiles, nb, _, width = q.shape
+    n = xv.shape[0]
+    for t in prange(tiles):
+        w = np.empty((32, W), np.float32)
+        acc = np.zeros((n, W), np.float32)
+        db = np.empty(W, np.float32)
+        mb = np.empty(W, np.float32)
+        for b in range(nb):
+            _scales(d, t, b, db)
+            _scales(m, t, b, mb)
+            for j in range(16):
+                qj = q[t, b, j]
+                lo_row = w[j]
+                hi_row = w[j + 16]
+                for r in range(W):
+                    lo, hi = _split(qj[r])
+                    lo_row[r] = db[r] * lo + mb[r]
+                    hi_row[r] = db[r] * hi + mb[r]
+            _apply(w, xv, acc, b * 32, 32)
+        for k in range(n):
+            out[k, t * width : (t + 1) * width] = acc[k]
+
+
+def _i8_rowsn(q, d, m, xv, out):
     tiles, nb, block, width = q.shape
     has_min = m.shape[0] > 0
-    x0, x1, x2, x3 = xv[row], xv[row + 1], xv[row + 2], xv[row + 3]
+    n = xv.shape[0]
     for t in prange(tiles):
-        blk = np.empty((4, W), np.float32)
-        acc = np.zeros((4, W), np.float32)
+        w = np.empty((block, W), np.float32)
+        acc = np.zeros((n, W), np.float32)
+        db = np.empty(W, np.float32)
+        mb = np.zeros(W, np.float32)
         for b in range(nb):
-            blk[:] = 0
-            o = b * block
-            for j in range(0, block, 4):  # four inputs per pass (blocks are 16 or 32)
-                i = o + j
-                qa, qb, qc, qe = q[t, b, j], q[t, b, j + 1], q[t, b, j + 2], q[t, b, j + 3]
-                a0, a1, a2, a3 = x0[i], x0[i + 1], x0[i + 2], x0[i + 3]
-                b0, b1, b2, b3 = x1[i], x1[i + 1], x1[i + 2], x1[i + 3]
-                c0, c1, c2, c3 = x2[i], x2[i + 1], x2[i + 2], x2[i + 3]
-                e0, e1, e2, e3 = x3[i], x3[i + 1], x3[i + 2], x3[i + 3]
-                for r in range(W):
-                    w0 = np.float32(qa[r])
-                    w1 = np.float32(qb[r])
-                    w2 = np.float32(qc[r])
-                    w3 = np.float32(qe[r])
-                    blk[0, r] += w0 * a0 + w1 * a1 + w2 * a2 + w3 * a3
-                    blk[1, r] += w0 * b0 + w1 * b1 + w2 * b2 + w3 * b3
-                    blk[2, r] += w0 * c0 + w1 * c1 + w2 * c2 + w3 * c3
-                    blk[3, r] += w0 * e0 + w1 * e1 + w2 * e2 + w3 * e3
-            db = d[t, b]
-            for k in range(4):
-                s = xs[row + k, b]
-                bk = blk[k]
-                ak = acc[k]
-                for r in range(width):
-                    ak[r] += db[r] * (s * bk[r])
+            _scales(d, t, b, db)
+            if has_min:
+                _scales(m, t, b, mb)
+            for j in range(block):
+                qj = q[t, b, j]
+                row = w[j]
                 if has_min:
-                    c = xsum[row + k, b]
-                    mb = m[t, b]
-                    for r in range(width):
-                        ak[r] += mb[r] * c
-        for k in range(4):
-            out[row + k, t * width : (t + 1) * width] = acc[k]
+                    for r in range(W):
+                        row[r] = db[r] * np.float32(qj[r]) + mb[r]
+                else:
+                    for r in range(W):
+                        row[r] = db[r] * np.float32(qj[r])
+            _apply(w, xv, acc, b * block, block)
+        for k in range(n):
+            out[k, t * width : (t + 1) * width] = acc[k]
 
 
 # -- dequantizing (prefill through BLAS, embedding rows, tests) -----------------------------------
@@ -203,9 +244,11 @@ def _u4_dequantize(q, d, m, t0, t1, out):
     _, nb, _, width = q.shape
     for t in prange(t0, t1):
         c = (t - t0) * width
+        db = np.empty(W, np.float32)
+        mb = np.empty(W, np.float32)
         for b in range(nb):
-            db = d[t, b]
-            mb = m[t, b]
+            _scales(d, t, b, db)
+            _scales(m, t, b, mb)
             for j in range(16):
                 lo_row = out[b * 32 + j]
                 hi_row = out[b * 32 + 16 + j]
@@ -221,51 +264,57 @@ def _i8_dequantize(q, d, m, t0, t1, out):
     has_min = m.shape[0] > 0
     for t in prange(t0, t1):
         c = (t - t0) * width
+        db = np.empty(W, np.float32)
+        mb = np.zeros(W, np.float32)
         for b in range(nb):
-            db = d[t, b]
+            _scales(d, t, b, db)
+            if has_min:
+                _scales(m, t, b, mb)
             for j in range(block):
                 row = out[b * block + j]
                 qj = q[t, b, j]
-                if has_min:
-                    mb = m[t, b]
-                    for r in range(W):
-                        row[c + r] = db[r] * np.float32(qj[r]) + mb[r]
-                else:
-                    for r in range(W):
-                        row[c + r] = db[r] * np.float32(qj[r])
+                for r in range(W):
+                    row[c + r] = db[r] * np.float32(qj[r]) + mb[r]
 
 
 def _u4_rows(q, d, m, ids, out):
     """Rows `ids` of W (an embedding lookup) -> out [len(ids), IN]."""
     width = q.shape[3]
+    db = np.empty(W, np.float32)
+    mb = np.empty(W, np.float32)
     for k in range(ids.shape[0]):
         t, r = ids[k] // width, ids[k] % width
         for b in range(q.shape[1]):
+            _scales(d, t, b, db)
+            _scales(m, t, b, mb)
             for j in range(16):
                 lo, hi = _split(q[t, b, j, r])
-                out[k, b * 32 + j] = d[t, b, r] * lo + m[t, b, r]
-                out[k, b * 32 + 16 + j] = d[t, b, r] * hi + m[t, b, r]
+                out[k, b * 32 + j] = db[r] * lo + mb[r]
+                out[k, b * 32 + 16 + j] = db[r] * hi + mb[r]
 
 
 def _i8_rows(q, d, m, ids, out):
     _, nb, block, width = q.shape
     has_min = m.shape[0] > 0
+    db = np.empty(W, np.float32)
+    mb = np.zeros(W, np.float32)
     for k in range(ids.shape[0]):
         t, r = ids[k] // width, ids[k] % width
         for b in range(nb):
+            _scales(d, t, b, db)
+            if has_min:
+                _scales(m, t, b, mb)
             for j in range(block):
-                w = d[t, b, r] * np.float32(q[t, b, j, r])
-                out[k, b * block + j] = w + m[t, b, r] if has_min else w
+                out[k, b * block + j] = db[r] * np.float32(q[t, b, j, r]) + mb[r]
 
 
 def _block_sums(x, block, out):
-    """out[n, b] = sum of x[n, b*block:(b+1)*block] (what a block's offset m multiplies)."""
-    for n in range(x.shape[0]):
-        for b in range(out.shape[1]):
-            s = np.float32(0.0)
-            for j in range(block):
-                s += x[n, b * block + j]
-            out[n, b] = s
+    """out[b] = sum of x[b*block:(b+1)*block] (what a block's offset m multiplies)."""
+    for b in range(out.shape[0]):
+        s = np.float32(0.0)
+        for j in range(block):
+            s += x[b * block + j]
+        out[b] = s
 
 
 def _variant(fn, parallel: bool):
@@ -280,8 +329,8 @@ def _variant(fn, parallel: bool):
 
 
 _KERNELS = {
-    "u4": (_u4_rows1, _u4_rows4, _u4_dequantize),
-    "i8": (_i8_rows1, _i8_rows4, _i8_dequantize),
+    "u4": (_u4_rows1, _u4_rowsn, _u4_dequantize),
+    "i8": (_i8_rows1, _i8_rowsn, _i8_dequantize),
 }
 SERIAL = {k: tuple(_variant(f, False) for f in fs) for k, fs in _KERNELS.items()}
 PARALLEL = {k: tuple(_variant(f, True) for f in fs) for k, fs in _KERNELS.items()}

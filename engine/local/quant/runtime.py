@@ -89,7 +89,7 @@ def set_threads(n: int) -> None:
 
 
 def variant(kind: str) -> tuple:
-    """(rows1, rows4, dequantize) kernels for a weight kind, serial or parallel."""
+    """(rows1, rowsn, dequantize) kernels for a weight kind, serial or parallel."""
     k = kernels()
     n = threads()
     if n == 1:

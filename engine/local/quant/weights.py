@@ -24,7 +24,8 @@ GEMM_CHUNK_BYTES = 4 << 20  # float32 scratch per GEMM chunk
 
 class QuantizedMatrix:
     """W [OUT, IN] as tiles: values q [tiles, IN / block, 16 | block, TILE], d and m
-    [tiles, IN / block, TILE] (see kernels.py for why rows are the fastest axis)."""
+    [tiles, IN / block, TILE] (see kernels.py for why rows are the fastest axis), as
+    float16 bits (uint16) when that is exact, else float32."""
 
     def __init__(self, blocks: Blocks, bias: np.ndarray | None = None) -> None:
         rows = blocks.values.shape[0]
@@ -36,11 +37,16 @@ class QuantizedMatrix:
         per_block = 16 if self.kind == "u4" else self.block
         q = blocks.values.reshape(rows, -1, per_block)
         self.q = _tiled(q, tiles, pad)  # [tiles, nb, per_block, TILE]
-        self.d = _tiled(blocks.d[:, :, None], tiles, pad)[:, :, 0]  # [tiles, nb, TILE]
-        if blocks.m is None:
-            self.m = np.zeros((0, 0, 0), dtype=F32)
+        d = _tiled(blocks.d[:, :, None], tiles, pad)[:, :, 0]  # [tiles, nb, TILE]
+        m = None if blocks.m is None else _tiled(blocks.m[:, :, None], tiles, pad)[:, :, 0]
+        # float16 bits where every scale (and offset) survives the round trip: the ggml
+        # types that store float16 scales (Q8_0, Q4_0, Q4_1, Q5_*), not K-quant products
+        half = _as_half(d) is not None and (m is None or _as_half(m) is not None)
+        self.d = _as_half(d) if half else d
+        if m is None:
+            self.m = np.zeros((0, 0, 0), dtype=self.d.dtype)
         else:
-            self.m = _tiled(blocks.m[:, :, None], tiles, pad)[:, :, 0]
+            self.m = _as_half(m) if half else m
         self.b = None if bias is None else np.ascontiguousarray(bias, dtype=F32)
 
     @classmethod
@@ -82,6 +88,7 @@ class QuantizedMatrix:
             and p.block == a.block
             and p.n_in == a.n_in
             and (p.m.size == 0) == (a.m.size == 0)
+            and p.d.dtype == a.d.dtype
             for p in parts
         ) and all(p.n_out % TILE == 0 for p in parts[:-1])
 
@@ -109,22 +116,16 @@ class QuantizedMatrix:
         return y
 
     def _fused(self, x: np.ndarray) -> np.ndarray:
-        k = runtime.kernels()
+        rows1, rowsn, _ = runtime.variant(self.kind)
         n = x.shape[0]
-        rows1, rows4, _ = runtime.variant(self.kind)
         out = np.empty((n, self.q.shape[0] * TILE), dtype=F32)
-        nb = self.d.shape[1]
-        scale = np.ones((n, nb), dtype=F32)  # float activations: no per-block activation scale
-        sums = np.zeros((n, nb), dtype=F32)
-        if self.m.size:
-            k.block_sums(x, self.block, sums)
-        row = 0
-        while n - row >= 4:
-            rows4(self.q, self.d, self.m, x, scale, sums, out, row)
-            row += 4
-        while row < n:
-            rows1(self.q, self.d, self.m, x, scale, sums, out, row)
-            row += 1
+        if n == 1:  # one row: raw products scaled per block (see kernels._u4_rows1)
+            sums = np.zeros(self.d.shape[1], dtype=F32)
+            if self.m.size:
+                runtime.kernels().block_sums(x[0], self.block, sums)
+            rows1(self.q, self.d, self.m, x[0], sums, out[0])
+        else:
+            rowsn(self.q, self.d, self.m, x, out)
         return out[:, : self.n_out] if out.shape[1] != self.n_out else out
 
     def _gemm(self, x: np.ndarray) -> np.ndarray:
@@ -177,6 +178,13 @@ class QuantizedStack:
         if self.b is not None:
             y += self.b
         return y
+
+
+def _as_half(a: np.ndarray) -> np.ndarray | None:
+    """float32 `a` as float16 bits (uint16) if that is exact, else None."""
+    with np.errstate(over="ignore"):
+        h = a.astype(np.float16)
+    return h.view(np.uint16) if np.array_equal(h.astype(F32), a) else None
 
 
 def _tiled(a: np.ndarray, tiles: int, pad: int) -> np.ndarray:
