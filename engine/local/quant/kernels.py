@@ -185,35 +185,39 @@ def _apply(w, xv, acc, o, block):
         k += 1
 
 
+@njit(inline="always", fastmath=True)
+def _unpack_u4(q, d, m, t, b, db, mb, w):
+    """Block b of tile t -> w [32, T] float32 weights d v + m (the float32 path's, exactly)."""
+    _scales(d, t, b, db)
+    _scales(m, t, b, mb)
+    for j in range(16):
+        qj = q[t, b, j]
+        lo_row = w[j]
+        hi_row = w[j + 16]
+        for r in range(W):
+            lo, hi = _split(qj[r])
+            lo_row[r] = db[r] * lo + mb[r]
+            hi_row[r] = db[r] * hi + mb[r]
+
+
+@njit(inline="always", fastmath=True)
+def _unpack_i8(q, d, m, t, b, db, mb, w):
+    """Block b of tile t -> w [block, T] float32 weights d v (+ m); mb stays 0 without m."""
+    _scales(d, t, b, db)
+    if m.shape[0] > 0:
+        _scales(m, t, b, mb)
+    for j in range(q.shape[2]):
+        qj = q[t, b, j]
+        row = w[j]
+        for r in range(W):
+            row[r] = db[r] * np.float32(qj[r]) + mb[r]
+
+
 def _u4_rowsn(q, d, m, xv, out):
-    """All rows of xv at once: each block's 32 x T weights are unpacked (d v + m, the float32
-    path's very weights) once into L1-resident scratch and then applied to every row."""
-    tiles, nb, _, width = q.shape
-    n = xv.shape[0]
-    for t in prange(tiles):
-        w = np.empty((32, W), np.float32)
-        acc = np.zeros((n, W), np.float32)
-        db = np.empty(W, np.float32)
-        mb = np.empty(W, np.float32)
-        for b in range(nb):
-            _scales(d, t, b, db)
-            _scales(m, t, b, mb)
-            for j in range(16):
-                qj = q[t, b, j]
-                lo_row = w[j]
-                hi_row = w[j + 16]
-                for r in range(W):
-                    lo, hi = _split(qj[r])
-                    lo_row[r] = db[r] * lo + mb[r]
-                    hi_row[r] = db[r] * hi + mb[r]
-            _apply(w, xv, acc, b * 32, 32)
-        for k in range(n):
-            out[k, t * width : (t + 1) * width] = acc[k]
-
-
-def _i8_rowsn(q, d, m, xv, out):
-    tiles, nb, block, width = q.shape
-    has_min = m.shape[0] > 0
+    """All rows of xv at once: each block's weights are unpacked once into L1-resident
+    scratch and then applied to every row (`_apply`)."""
+    tiles, nb, per, width = q.shape
+    block = 32
     n = xv.shape[0]
     for t in prange(tiles):
         w = np.empty((block, W), np.float32)
@@ -221,18 +225,23 @@ def _i8_rowsn(q, d, m, xv, out):
         db = np.empty(W, np.float32)
         mb = np.zeros(W, np.float32)
         for b in range(nb):
-            _scales(d, t, b, db)
-            if has_min:
-                _scales(m, t, b, mb)
-            for j in range(block):
-                qj = q[t, b, j]
-                row = w[j]
-                if has_min:
-                    for r in range(W):
-                        row[r] = db[r] * np.float32(qj[r]) + mb[r]
-                else:
-                    for r in range(W):
-                        row[r] = db[r] * np.float32(qj[r])
+            _unpack_u4(q, d, m, t, b, db, mb, w)
+            _apply(w, xv, acc, b * block, block)
+        for k in range(n):
+            out[k, t * width : (t + 1) * width] = acc[k]
+
+
+def _i8_rowsn(q, d, m, xv, out):
+    tiles, nb, per, width = q.shape
+    block = per
+    n = xv.shape[0]
+    for t in prange(tiles):
+        w = np.empty((block, W), np.float32)
+        acc = np.zeros((n, W), np.float32)
+        db = np.empty(W, np.float32)
+        mb = np.zeros(W, np.float32)
+        for b in range(nb):
+            _unpack_i8(q, d, m, t, b, db, mb, w)
             _apply(w, xv, acc, b * block, block)
         for k in range(n):
             out[k, t * width : (t + 1) * width] = acc[k]

@@ -68,7 +68,7 @@ def test_blocks_dequantize_bit_exactly(qtype: int) -> None:
 
 
 @pytest.mark.parametrize("qtype", list(LAYOUT), ids=lambda t: Q(t).name)
-@pytest.mark.parametrize("rows", [1, 3, 4, 9, 40])  # 1-row and 4-row kernels, BLAS path
+@pytest.mark.parametrize("rows", [1, 3, 4, 9, 40, 70])  # 1-row, n-row kernels, BLAS path
 def test_products_match_the_float32_reference(qtype: int, rows: int) -> None:
     data = random_tensor(qtype, 200, 512, seed=rows)  # 200: the last tile is padded
     w = dequantize(data, qtype, (200, 512))
