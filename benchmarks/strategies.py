@@ -66,7 +66,11 @@ def parse_args(argv=None):
     )
     p.add_argument("--markdown", action="store_true", help="--library: also a markdown table")
     p.add_argument(
-        "--plan", default="v1", choices=("v1", "v2"), help="--library: v2 adds the new roles"
+        "--plan",
+        default="v1",
+        choices=("v1", "v2", "chat"),
+        help="--library: v2 adds arith-tiny v2's roles; chat: a chat model (e.g. --model "
+        "smollm2-135m) on --limit two-digit additions (benchmarks/library_plans.py)",
     )
     p.add_argument("--only", default=None, help="--library: only these strategies (comma list)")
     p.add_argument("--plot", default=None, help="--library: draw the accuracy/cost plot here")

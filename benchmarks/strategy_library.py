@@ -27,88 +27,9 @@ import sys
 import time
 from collections import Counter, defaultdict
 
+from library_plans import WAITING, addition_questions, plan_configs
+
 LEVELS = (2, 4, 8, 16)
-STEP = {"verifier": "equations", "delimiter": ", "}  # the shipped pack defines no delimiter yet
-
-
-def library_configs() -> list[tuple[str, str, dict]]:
-    """(label, strategy, options); the budget level is assigned from measured tokens."""
-    out = [("single", "single", {})]
-    for n in (2, 4, 8, 16):
-        out.append((f"best_of_n vote n={n}", "best_of_n", {"n": n}))
-    for n in (2, 4, 8, 16):
-        out.append((f"best_of_n equations n={n}", "best_of_n", {"n": n, "verifier": "equations"}))
-    for r in (1, 3):
-        out.append((f"self_refine judge r={r}", "self_refine", {"max_rounds": r}))
-    for r in (1, 3):
-        out.append(
-            (
-                f"self_refine equations r={r}",
-                "self_refine",
-                {"max_rounds": r, "verifier": "equations", "accept": "verifier"},
-            )
-        )
-    for w, e in ((1, 2), (2, 2), (4, 2), (4, 4)):
-        out.append((f"beam w={w} e={e}", "beam", {"width": w, "expansions": e, **STEP}))
-    for p in (2, 4, 8, 16):
-        out.append((f"particle p={p}", "particle", {"particles": p, **STEP}))
-    for p in (4,):
-        out.append(
-            (
-                f"moa vote p={p}",
-                "moa",
-                {"layers": 1, "proposers": p, "temperatures": [0.4, 1.0], "aggregator": "vote"},
-            )
-        )
-    for s in (2, 4, 8, 16):
-        out.append((f"auto spend={s}", "auto", {"spend": float(s)}))
-    return out
-
-
-def v2_configs() -> list[tuple[str, str, dict]]:
-    """The plan for arith-tiny v2, which plays the new roles: the baselines, the model's
-    own step verifier, aggregator, debater and thinking extension, and auto."""
-    out = [("single", "single", {})]
-    for n in (2, 4, 8, 16):
-        out.append((f"best_of_n vote n={n}", "best_of_n", {"n": n}))
-    for n in (4, 16):
-        out.append((f"best_of_n equations n={n}", "best_of_n", {"n": n, "verifier": "equations"}))
-    out.append(("self_refine judge r=3", "self_refine", {"max_rounds": 3}))
-    step = {"verifier": "step", "delimiter": ", "}  # v2's pack defines no delimiter yet
-    for w, e in ((1, 2), (2, 2)):
-        out.append((f"beam step w={w} e={e}", "beam", {"width": w, "expansions": e, **step}))
-    out.append(("beam equations w=2 e=2", "beam", {"width": 2, "expansions": 2, **STEP}))
-    for p in (2, 4):
-        out.append((f"particle step p={p}", "particle", {"particles": p, **step}))
-    out.append(("particle equations p=4", "particle", {"particles": 4, **STEP}))
-    for layers, p in ((1, 4), (2, 4)):
-        out.append((f"moa aggregate L={layers} p={p}", "moa", {"layers": layers, "proposers": p}))
-    for a in (3, 5):
-        out.append((f"debate a={a} r=2", "debate", {"agents": a, "rounds": 2}))
-    for m in (128, 256):
-        out.append(
-            (
-                f"think_longer min={m}",
-                "think_longer",
-                {"min_thinking": m, "max_thinking": 1024, "thinking_end": "\nAnswer:"},
-            )
-        )
-    for s in (2, 4, 8, 16):
-        out.append((f"auto spend={s}", "auto", {"spend": float(s)}))
-    return out
-
-
-def plan_configs(plan: str) -> list[tuple[str, str, dict]]:
-    return v2_configs() if plan == "v2" else library_configs()
-
-
-WAITING = {
-    "debate": "needs the debate role (arith-tiny v2)",
-    "usc": "needs the usc role: a chat model (SmolLM2 with the default pack; not run on this CPU)",
-    "think_longer": "needs think_more + thinking_end (arith-tiny v2)",
-    "moa (aggregator)": "needs the aggregate role (arith-tiny v2); run here with the vote",
-    "beam/particle step verifier": "needs verify_step (arith-tiny v2); run here with equations",
-}
 
 
 def _row(problem, label, strategy, answer, timing: bool) -> dict:
@@ -155,8 +76,10 @@ async def run_library(args) -> list[dict]:
     from thinkfast.orchestrator import athink
 
     engine = LocalEngine(args.model, hardware=("cs3", "h100"))
-    levels = [int(x) for x in args.levels.split(",")]
-    by_level = [make_problems(level, "eval", args.limit) for level in levels]
+    if args.plan == "chat":  # one group: --limit questions
+        by_level = [addition_questions(args.limit, args.seed)]
+    else:
+        by_level = [make_problems(int(lv), "eval", args.limit) for lv in args.levels.split(",")]
     # interleaved (L1 #0, L2 #0, ... L1 #1 ...): a sweep cut short still covers every level
     problems = [p for group in zip(*by_level, strict=True) for p in group]
     plan = [c for c in plan_configs(args.plan) if not args.only or c[1] in args.only.split(",")]
@@ -182,14 +105,14 @@ async def run_library(args) -> list[dict]:
 
     serial = asyncio.Semaphore(1)
     for p in [p for group in zip(*by_level, strict=True) for p in group][
-        : args.timing * len(levels)
+        : args.timing * len(by_level)
     ]:
         for c in plan:  # one at a time: per-query wall and critical path
             await one(p, *c, serial, timing=True)
     print(f"  timing pass: {time.perf_counter() - started:.0f}s", file=sys.stderr, flush=True)
     gate = asyncio.Semaphore(args.concurrency)
-    for index in range(0, len(problems), len(levels)):
-        chunk = problems[index : index + len(levels)]
+    for index in range(0, len(problems), len(by_level)):
+        chunk = problems[index : index + len(by_level)]
         await asyncio.gather(*(one(p, *c, gate) for p in chunk for c in plan))
         print(
             f"  {index + len(chunk)}/{len(problems)} problems, {time.perf_counter() - started:.0f}s",
@@ -333,7 +256,7 @@ def summarize_library(rows: list[dict], args) -> tuple[str, list[dict]]:
     lines.append(
         "front: T = on the accuracy/tokens Pareto frontier, L = on the accuracy/CS-3 latency one"
     )
-    if args.plan != "v2":
+    if args.plan == "v1":
         lines.append(
             "waiting for arith-tiny v2 / a chat model: "
             + "; ".join(f"{k}: {v}" for k, v in WAITING.items())
