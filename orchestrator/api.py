@@ -201,11 +201,22 @@ async def athink(
 
 
 async def astream(
-    question: str, strategy: Any = "best_of_n", engine: Engine | None = None, **options: Any
+    question: str,
+    strategy: Any = "best_of_n",
+    engine: Engine | None = None,
+    *,
+    tokens: bool = True,
+    **options: Any,
 ) -> AsyncIterator[Event]:
     """Like `athink`, but yields progress events as they happen; the last event has kind
-    "answer", its text and extracted answer in `data`, and the full Answer in `result`."""
+    "answer", its text and extracted answer in `data`, and the full Answer in `result`.
+
+    With `tokens` (the default), a strategy whose last step writes the answer (single's
+    draft; self_refine's last round with accept="always") streams that generation, and
+    its text arrives as "token" events before the answer event (see `events`);
+    `tokens=False` runs every call as `athink` does."""
     chosen, ctx = _prepare(question, strategy, engine, dict(options))
+    ctx.stream_tokens = tokens
     asked, notes = _asked(question, ctx)
     ctx.started = time.perf_counter()
     state: dict[str, Any] = {}

@@ -7,7 +7,10 @@ graph serves every engine. Nodes look agents up by role name (`ctx.agent("judge"
 
 `RunContext.call` is the only way nodes reach an engine: it passes the budget gate, times
 the call, writes the ledger record (with the label of the engine that served it), emits
-events, and raises `BudgetStop` or `BranchFailed` (an engine failure, recorded). Most
+events, and raises `BudgetStop` or `BranchFailed` (an engine failure, recorded). A call
+marked `live` (a generation certain to be the final answer) is streamed when the run is
+(`astream`): its text arrives as "token" events while it decodes, and its Generation, from
+the end of the stream, is accounted exactly as `generate`'s would be. Most
 nodes want `RunContext.attempt` instead: the same call, returning a `CallOutcome` whose
 `update` already holds the state update for a refused or failed call, so a node ends its
 branch with `if not outcome.ok: return outcome.update`.
@@ -24,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from thinkfast.engine import Generation, GenerationRequest
+from thinkfast.engine.errors import EngineError
 
 from .agents import Agent
 from .budget import Budget, BudgetGate, BudgetStop, RequestCost
@@ -82,6 +86,8 @@ class RunContext:
     ledger: Ledger = field(default_factory=Ledger)
     started: float = field(default_factory=time.perf_counter)
     gate: BudgetGate | None = None
+    # astream sets it: calls marked live stream their text as "token" events
+    stream_tokens: bool = False
     _ids: Any = field(default_factory=lambda: itertools.count(1))
     _candidate_ids: Any = field(default_factory=lambda: itertools.count(1))
 
@@ -147,12 +153,16 @@ class RunContext:
         branch: str | None = None,
         after: list[int] | None = None,
         shrinkable: bool = False,
+        live: bool = False,
     ) -> tuple[list[Generation], Call, list[GenerationRequest]]:
         """Run `requests` on the agent's engine as ONE generate() call.
 
         Returns the generations, the ledger record and the requests as run (a shrinkable
         draft may have had its `n` reduced to fit the budget). Raises `BudgetStop` when the
         budget refuses the call (or cuts it off), `BranchFailed` when the engine fails.
+        `live`: the caller guarantees this generation becomes the final answer's text if it
+        completes; in a streaming run a single-sample call then goes through
+        `engine.stream` and emits each delta as a "token" event.
         """
         after = sorted(set(after or []))
         engine = agent.engine
@@ -200,7 +210,10 @@ class RunContext:
         )
         try:
             async with asyncio.timeout(remaining) if remaining is not None else nullcontext():
-                generations = await engine.generate(requests)
+                if live and self.stream_tokens and len(requests) == 1 and requests[0].n == 1:
+                    generations = [await self._stream(engine, requests[0], record)]
+                else:
+                    generations = await engine.generate(requests)
         except TimeoutError as exc:
             reason = (
                 f"latency budget: the {agent.role} call was cut off at {self.budget.max_latency_s}s"
@@ -230,6 +243,22 @@ class RunContext:
         steps = max((len(s.token_ids) for g in generations for s in g.samples), default=0)
         BudgetGate.observe(engine, record, steps)
         return generations, record, requests
+
+    async def _stream(self, engine, request: GenerationRequest, record: Call) -> Generation:
+        """One sample through `engine.stream`, each delta sent as a "token" event; the
+        Generation at the end of the stream is the same one `generate` returns."""
+        stream = engine.stream(request)
+        where = {"node": record.node, "role": record.role, "branch": record.branch}
+        try:
+            async for delta in stream:
+                self.event("token", **where, data={"call": record.id, "text": delta})
+        finally:
+            await stream.aclose()  # cancelled or cut off: the engine stops decoding
+        if stream.generation is None:
+            raise EngineError(
+                f"the stream of {record.engine or record.model} ended without its generation"
+            )
+        return stream.generation
 
     @staticmethod
     def _fit_context(engine, request: GenerationRequest, prompt_tokens: int) -> GenerationRequest:

@@ -85,14 +85,15 @@ DRAFT_TEMPERATURE = 0.7  # drafts sample hot unless the strategy says otherwise
 
 
 async def draft_once(
-    state: dict[str, Any], ctx: RunContext, *, mode: str, temperature: float
+    state: dict[str, Any], ctx: RunContext, *, mode: str, temperature: float, live: bool = False
 ) -> dict[str, Any]:
     """One draft of the question in `mode` (think or direct): the start of single and
-    self_refine, and the baseline every strategy is compared against."""
+    self_refine, and the baseline every strategy is compared against. `live`: this draft
+    is the final answer once written (see `RunContext.call`), so stream its tokens."""
     task = DraftTask(
         question=state["question"], role=DRAFT_PROMPTS[mode], n=1, branch=mode, after=[]
     )
-    return await draft(task, ctx, sampling={"temperature": temperature})
+    return await draft(task, ctx, sampling={"temperature": temperature}, live=live)
 
 
 def _shares(n: int, parts: int) -> list[int]:
@@ -105,11 +106,13 @@ async def draft(
     ctx: RunContext,
     node_name: str = "draft",
     sampling: dict[str, Any] | None = None,
+    live: bool = False,
 ) -> dict[str, Any]:
     """Draw `task["n"]` drafts of one prompt: ONE request with n samples (one prefill,
     batched decode) per engine of the role, the samples split across its engines.
 
-    `sampling` (temperature, top_p, top_k) overrides the drafting defaults for this call.
+    `sampling` (temperature, top_p, top_k) overrides the drafting defaults for this call;
+    `live` streams a single draft's tokens (only for a draft that IS the final answer).
     """
     agents = ctx.agents(task["role"])
     sampling = {"temperature": DRAFT_TEMPERATURE, **(sampling or {})}
@@ -125,7 +128,13 @@ async def draft(
         request = agent.ask(n=n, seed=ctx.seed_for(*parts), question=task["question"])
         request = request.model_copy(update=sampling)
         outcome = await ctx.attempt(
-            agent, node_name, [request], branch=task["branch"], after=task["after"], shrinkable=True
+            agent,
+            node_name,
+            [request],
+            branch=task["branch"],
+            after=task["after"],
+            shrinkable=True,
+            live=live and task["n"] == 1,
         )
         return agent, n, outcome
 

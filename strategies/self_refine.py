@@ -6,6 +6,9 @@ if the judge prefers it (Huang et al. 2023 found unchecked self-correction lower
 accuracy), and every round records whether the final answer flipped. The first draft is
 greedy, the same as `single`, so with a judge that never prefers a worse revision the
 strategy cannot do worse than the baseline.
+
+Streaming (`astream`): only a generation nothing can replace streams live as "token"
+events: the last round's revision with accept="always", or the draft when max_rounds=0.
 """
 
 from __future__ import annotations
@@ -80,7 +83,11 @@ class SelfRefine(Strategy):
 
         @node("draft")
         async def first_draft(state: SelfRefineState, ctx: RunContext) -> dict[str, Any]:
-            update = await draft_once(state, ctx, mode=self.mode, temperature=self.temperature)
+            # with no rounds the draft is the answer, so it may stream live; otherwise a
+            # round may replace it, and streamed text cannot be taken back
+            update = await draft_once(
+                state, ctx, mode=self.mode, temperature=self.temperature, live=max_rounds == 0
+            )
             if update.get("candidates"):
                 first = update["candidates"][0]
                 update.update(
@@ -163,8 +170,17 @@ class SelfRefine(Strategy):
                 critique=record.critique or "",
             )
             branch = f"round-{record.round}"
+            # Only the last round's revision under accept="always" is certain to be the
+            # answer once written (no judge or verifier follows, no round after it), so
+            # only it streams live; the judge may reject any other revision.
+            live = accept == "always" and record.round >= max_rounds
             outcome = await ctx.attempt(
-                refiner, "refine", [request], branch=branch, after=state.get("frontier", [])
+                refiner,
+                "refine",
+                [request],
+                branch=branch,
+                after=state.get("frontier", []),
+                live=live,
             )
             if not outcome.ok:
                 why = "budget" if outcome.stopped else "refiner failed"

@@ -32,7 +32,10 @@ class Single(Strategy):
     def build_graph(self) -> StateGraph:
         @node("draft")
         async def draft_one(state: GraphState, ctx: RunContext) -> dict[str, Any]:
-            update = await draft_once(state, ctx, mode=self.mode, temperature=self.temperature)
+            # the draft IS the answer: its tokens stream live in a streaming run
+            update = await draft_once(
+                state, ctx, mode=self.mode, temperature=self.temperature, live=True
+            )
             if update.get("candidates"):
                 update["selected"] = update["candidates"][0].id
             return update
