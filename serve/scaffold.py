@@ -17,13 +17,13 @@ import asyncio
 import contextlib
 import json
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from thinkfast.engine.base import Engine, TextStream
-from thinkfast.engine.errors import ThinkfastError
+from thinkfast.engine.errors import EngineError, ThinkfastError
 from thinkfast.engine.types import Generation, GenerationRequest
 from thinkfast.orchestrator.api import astream, pack_for, run_context
 from thinkfast.orchestrator.errors import (
@@ -68,6 +68,20 @@ class SamplingSettings:
 _PENDING: ContextVar[set[asyncio.Task[Any]] | None] = ContextVar("scaffold_pending", default=None)
 
 
+@contextlib.contextmanager
+def _registered() -> Iterator[None]:
+    """The current task (an engine call) in its scaffold's pending set while it runs."""
+    pending, task = _PENDING.get(), asyncio.current_task()
+    if pending is None or task is None:
+        yield
+        return
+    pending.add(task)
+    try:
+        yield
+    finally:
+        pending.discard(task)
+
+
 def _from_base(name: str) -> property:
     return property(lambda self: getattr(self.base, name))
 
@@ -108,17 +122,24 @@ class DrafterEngine(Engine):
         return request.model_copy(update=update)
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
-        pending, task = _PENDING.get(), asyncio.current_task()
-        if pending is not None and task is not None:
-            pending.add(task)
-        try:
+        with _registered():
             return await self.base.generate([self._rewrite(r) for r in requests])
-        finally:
-            if pending is not None:
-                pending.discard(task)
 
     def stream(self, request: GenerationRequest) -> TextStream:
-        return self.base.stream(self._rewrite(request))
+        return TextStream(self._stream(self._rewrite(request)))
+
+    async def _stream(self, request: GenerationRequest) -> AsyncIterator[str | Generation]:
+        # registered while the consuming task reads it, as generate() registers its caller
+        stream = self.base.stream(request)
+        try:
+            with _registered():
+                async for delta in stream:
+                    yield delta
+        finally:
+            await stream.aclose()
+        if stream.generation is None:
+            raise EngineError(f"the stream of {self.model_name} ended without its generation")
+        yield stream.generation
 
     def count_tokens(self, request: GenerationRequest) -> int:
         return self.base.count_tokens(request)
@@ -233,16 +254,21 @@ class Scaffold:
             _CHECKED.clear()
         _CHECKED.add(key)
 
-    async def events(self, questions: Sequence[str]) -> AsyncIterator[tuple[int, Event]]:
+    async def events(
+        self, questions: Sequence[str], *, tokens: bool = True
+    ) -> AsyncIterator[tuple[int, Event]]:
         """(choice, event) as they happen, for n scaffolds of each question, choice
         numbered question-major (question q, scaffold j -> q * n + j). The last event of
-        each choice has kind "answer" with the Answer in `result`."""
+        each choice has kind "answer" with the Answer in `result`. `tokens`: stream the
+        final generation where the strategy can ("token" events; see astream)."""
         n = self.settings.n
         queue: asyncio.Queue[tuple[int, Event | BaseException | None]] = asyncio.Queue()
 
         async def run(choice: int, question: str, index: int) -> None:
             try:
-                stream = astream(question, self.strategy, self.engine, **self._options(index))
+                stream = astream(
+                    question, self.strategy, self.engine, tokens=tokens, **self._options(index)
+                )
                 async with contextlib.aclosing(stream):
                     async for event in stream:
                         await queue.put((choice, event))
@@ -285,7 +311,8 @@ class Scaffold:
         """Every choice's Answer (in choice order) and its progress events."""
         answers: dict[int, Any] = {}
         progress: dict[int, list[Event]] = {}
-        async with contextlib.aclosing(self.events(questions)) as events:
+        # no live tokens: a whole response is sent at the end anyway
+        async with contextlib.aclosing(self.events(questions, tokens=False)) as events:
             async for choice, event in events:
                 if event.kind == "answer":
                     answers[choice] = event.result
