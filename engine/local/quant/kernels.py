@@ -19,7 +19,7 @@ multiplied by a broadcast activation. Two kinds:
 
 One row (batch-1 decode) is bound by the bytes streamed: per block the kernel sums the raw
 values times the activations and scales once, d * sum_j v_j x_j + m * sum_j x_j (the
-activation sums precomputed per block, `block_sums`). Nibbles are split in float32
+activation sums computed once per call, `_block_sums`). Nibbles are split in float32
 (v - 16 floor(v / 16)): numba widens integer bit operations to int64, which would halve
 the vector lanes. Scales are float16 bits where exact (see `_scales`).
 
@@ -93,10 +93,13 @@ def _scales_impl(s, t, b, out):
     return copy
 
 
-def _u4_rows1(q, d, m, x, xsum, out):
+def _u4_rows1(q, d, m, x, out):
     """One row (batch-1 decode): bound by the bytes streamed, so the block's raw nibble
-    products are summed first and scaled once: d * sum_j v_j x_j + m * sum_j x_j."""
+    products are summed first and scaled once: d * sum_j v_j x_j + m * sum_j x_j. Eight
+    bytes (16 weights) per pass: one accumulator load and store per 16 weights instead of
+    per 2, which let SmolLM2's layers stream 1.45x faster from memory (measured)."""
     tiles, nb, _, width = q.shape
+    xsum = _block_sums(x, 32, nb)  # here, not a separate call: a dispatch costs microseconds
     for t in prange(tiles):
         blk = np.empty(W, np.float32)
         acc = np.zeros(W, np.float32)
@@ -104,14 +107,30 @@ def _u4_rows1(q, d, m, x, xsum, out):
         mb = np.empty(W, np.float32)
         for b in range(nb):
             blk[:] = 0
-            o = b * 32
-            for j in range(16):
-                lo_x = x[o + j]
-                hi_x = x[o + j + 16]
-                qj = q[t, b, j]
+            for j in range(0, 16, 8):
+                i = b * 32 + j
+                a0, a1, a2, a3 = x[i], x[i + 1], x[i + 2], x[i + 3]
+                a4, a5, a6, a7 = x[i + 4], x[i + 5], x[i + 6], x[i + 7]
+                h0, h1, h2, h3 = x[i + 16], x[i + 17], x[i + 18], x[i + 19]
+                h4, h5, h6, h7 = x[i + 20], x[i + 21], x[i + 22], x[i + 23]
+                q0, q1, q2, q3 = q[t, b, j], q[t, b, j + 1], q[t, b, j + 2], q[t, b, j + 3]
+                q4, q5, q6, q7 = q[t, b, j + 4], q[t, b, j + 5], q[t, b, j + 6], q[t, b, j + 7]
                 for r in range(W):
-                    lo, hi = _split(qj[r])
-                    blk[r] += lo * lo_x + hi * hi_x
+                    l0, u0 = _split(q0[r])
+                    l1, u1 = _split(q1[r])
+                    l2, u2 = _split(q2[r])
+                    l3, u3 = _split(q3[r])
+                    l4, u4 = _split(q4[r])
+                    l5, u5 = _split(q5[r])
+                    l6, u6 = _split(q6[r])
+                    l7, u7 = _split(q7[r])
+                    blk[r] += (
+                        (l0 * a0 + l1 * a1 + l2 * a2 + l3 * a3)
+                        + (u0 * h0 + u1 * h1 + u2 * h2 + u3 * h3)
+                    ) + (
+                        (l4 * a4 + l5 * a5 + l6 * a6 + l7 * a7)
+                        + (u4 * h4 + u5 * h5 + u6 * h6 + u7 * h7)
+                    )
             _scales(d, t, b, db)
             _scales(m, t, b, mb)
             c = xsum[b]
@@ -120,9 +139,11 @@ def _u4_rows1(q, d, m, x, xsum, out):
         out[t * width : (t + 1) * width] = acc
 
 
-def _i8_rows1(q, d, m, x, xsum, out):
+def _i8_rows1(q, d, m, x, out):
+    """As `_u4_rows1`, eight inputs per pass (1.85x faster than two on SmolLM2's lm_head)."""
     tiles, nb, block, width = q.shape
     has_min = m.shape[0] > 0
+    xsum = _block_sums(x, block, nb if has_min else 0)
     for t in prange(tiles):
         blk = np.empty(W, np.float32)
         acc = np.zeros(W, np.float32)
@@ -130,14 +151,16 @@ def _i8_rows1(q, d, m, x, xsum, out):
         mb = np.empty(W, np.float32)
         for b in range(nb):
             blk[:] = 0
-            o = b * block
-            for j in range(0, block, 2):
-                xa = x[o + j]
-                xb = x[o + j + 1]
-                qa = q[t, b, j]
-                qb = q[t, b, j + 1]
+            for j in range(0, block, 8):  # blocks are 16 or 32
+                i = b * block + j
+                a0, a1, a2, a3 = x[i], x[i + 1], x[i + 2], x[i + 3]
+                a4, a5, a6, a7 = x[i + 4], x[i + 5], x[i + 6], x[i + 7]
+                q0, q1, q2, q3 = q[t, b, j], q[t, b, j + 1], q[t, b, j + 2], q[t, b, j + 3]
+                q4, q5, q6, q7 = q[t, b, j + 4], q[t, b, j + 5], q[t, b, j + 6], q[t, b, j + 7]
                 for r in range(W):
-                    blk[r] += np.float32(qa[r]) * xa + np.float32(qb[r]) * xb
+                    blk[r] += (
+                        (F32(q0[r]) * a0 + F32(q1[r]) * a1) + (F32(q2[r]) * a2 + F32(q3[r]) * a3)
+                    ) + ((F32(q4[r]) * a4 + F32(q5[r]) * a5) + (F32(q6[r]) * a6 + F32(q7[r]) * a7))
             _scales(d, t, b, db)
             for r in range(W):
                 acc[r] += db[r] * blk[r]
@@ -317,13 +340,16 @@ def _i8_rows(q, d, m, ids, out):
                 out[k, b * block + j] = db[r] * np.float32(q[t, b, j, r]) + mb[r]
 
 
-def _block_sums(x, block, out):
-    """out[b] = sum of x[b*block:(b+1)*block] (what a block's offset m multiplies)."""
-    for b in range(out.shape[0]):
+@njit(inline="always", fastmath=True)
+def _block_sums(x, block, nb):
+    """[nb]: sums of x over each block of inputs (what a block's offset m multiplies)."""
+    out = np.empty(nb, np.float32)
+    for b in range(nb):
         s = np.float32(0.0)
         for j in range(block):
             s += x[b * block + j]
         out[b] = s
+    return out
 
 
 def _variant(fn, parallel: bool):
@@ -344,4 +370,3 @@ _KERNELS = {
 SERIAL = {k: tuple(_variant(f, False) for f in fs) for k, fs in _KERNELS.items()}
 PARALLEL = {k: tuple(_variant(f, True) for f in fs) for k, fs in _KERNELS.items()}
 ROWS = {"u4": njit(**_FLAGS)(_u4_rows), "i8": njit(**_FLAGS)(_i8_rows)}
-block_sums = njit(**_FLAGS)(_block_sums)

@@ -121,10 +121,7 @@ class QuantizedMatrix:
         n = x.shape[0]
         out = np.empty((n, self.q.shape[0] * TILE), dtype=F32)
         if n == 1:  # one row: raw products scaled per block (see kernels._u4_rows1)
-            sums = np.zeros(self.d.shape[1], dtype=F32)
-            if self.m.size:
-                runtime.kernels().block_sums(x[0], self.block, sums)
-            rows1(self.q, self.d, self.m, x[0], sums, out[0])
+            rows1(self.q, self.d, self.m, x[0], out[0])
         else:
             rowsn(self.q, self.d, self.m, x, out)
         return out[:, : self.n_out] if out.shape[1] != self.n_out else out
