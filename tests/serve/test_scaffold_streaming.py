@@ -7,11 +7,14 @@ contradicting tail."""
 
 from __future__ import annotations
 
+import asyncio
+
+import httpx
 import openai
 import pytest
 from thinkfast.serve.server import ServerLimits, running_server
 from thinkfast.serve.upstream import upstream_engine
-from thinkfast_tests_fault_server import FaultServer, Ok, Reply, Stream
+from thinkfast_tests_fault_server import FaultServer, Hang, Ok, Reply, Stream
 
 MODEL = "arith-tiny"
 QUESTION = "58+67"
@@ -167,3 +170,32 @@ async def test_an_answer_that_does_not_extend_the_streamed_text_ends_with_an_err
         await pool.aclose()
     assert "".join(content).startswith("call3:")  # the refiner's text went out live
     assert "#1" in str(raised.value)  # the answer that stands (the first draft) is named
+
+
+class Watched(FaultServer):
+    """The fault server, saying when a call has reached it (no polling)."""
+
+    def __init__(self, script) -> None:
+        super().__init__(script)
+        self.arrived = asyncio.Event()
+
+    async def _act(self, behaviour, request, reader, writer):
+        self.arrived.set()
+        return await super()._act(behaviour, request, reader, writer)
+
+
+async def test_a_client_hanging_up_mid_answer_cancels_the_streaming_call():
+    """single's draft is an upstream stream (live tokens); a client gone cancels it."""
+    async with Watched([Hang(20)]) as fault:
+        pool = upstream_engine([fault.base_url], model="fault-model")
+        with running_server(pool) as url:
+            async with httpx.AsyncClient(timeout=30) as http:
+                body = {"model": "single/fault-model", "messages": messages(), "stream": True}
+                async with http.stream("POST", url + "/chat/completions", json=body) as response:
+                    assert response.status_code == 200
+                    await asyncio.wait_for(fault.arrived.wait(), timeout=30)
+                # leaving the block hangs up
+            await asyncio.wait_for(fault.hung_up.wait(), timeout=30)
+        await pool.aclose()
+    assert fault.abandoned == [1]
+    assert fault.posts[0].body["stream"] is True  # the draft was streamed, not generated
