@@ -11,45 +11,14 @@ MODEL = str(Path(__file__).resolve().parents[1] / "fixtures" / "qwen2-bias")
 
 
 def test_generate_json(capsys):
-    code = main(
-        [
-            "generate",
-            "--model",
-            MODEL,
-            "hello",
-            "--max-tokens",
-            "7",
-            "--n",
-            "3",
-            "--temperature",
-            "0.8",
-            "--seed",
-            "4",
-            "--json",
-        ]
-    )
-    assert code == 0
+    argv = ["generate", "--model", MODEL, "hello", "--max-tokens", "7", "--n", "3"]
+    argv += ["--temperature", "0.8", "--seed", "4", "--json"]
+    assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)
     assert len(out["texts"]) == 3 and out["finish_reasons"] == ["length"] * 3
     assert out["usage"]["completion_tokens"] == 21 and out["usage"]["prompt_tokens"] == 6
     assert out["timing"]["wall_s"] > 0
-    main(
-        [
-            "generate",
-            "--model",
-            MODEL,
-            "hello",
-            "--max-tokens",
-            "7",
-            "--n",
-            "3",
-            "--temperature",
-            "0.8",
-            "--seed",
-            "4",
-            "--json",
-        ]
-    )
+    main(argv)
     assert json.loads(capsys.readouterr().out)["texts"] == out["texts"]  # seeded: repeatable
 
 

@@ -33,21 +33,25 @@ def err(status: int, message: str) -> dict:
 # -- the happy path and the wire format ---------------------------------------------------
 
 
+# every sampling field a request can carry, as sent and as it must arrive on the wire
+SAMPLING = dict(
+    n=3,
+    max_tokens=17,
+    temperature=0.7,
+    top_p=0.9,
+    top_k=5,
+    seed=11,
+    stop=["\n", "END"],
+    logprobs=True,
+    top_logprobs=2,
+    response_format={"type": "json_object"},
+)
+
+
 async def test_chat_passes_every_sampling_field_and_reads_choices_and_usage():
     async with FaultServer() as server:
         engine = engine_for(server)
-        request = chat(
-            n=3,
-            max_tokens=17,
-            temperature=0.7,
-            top_p=0.9,
-            top_k=5,
-            seed=11,
-            stop=["\n", "END"],
-            logprobs=True,
-            top_logprobs=2,
-            response_format={"type": "json_object"},
-        )
+        request = chat(**SAMPLING)
         [gen] = await engine.generate([request])
         await engine.aclose()
     [post] = server.posts
@@ -55,18 +59,7 @@ async def test_chat_passes_every_sampling_field_and_reads_choices_and_usage():
     body = post.body
     assert body["model"] == "fault-model"
     assert body["messages"] == [{"role": "user", "content": "2+2="}]
-    for key, value in dict(
-        n=3,
-        max_tokens=17,
-        temperature=0.7,
-        top_p=0.9,
-        top_k=5,
-        seed=11,
-        stop=["\n", "END"],
-        logprobs=True,
-        top_logprobs=2,
-        response_format={"type": "json_object"},
-    ).items():
+    for key, value in SAMPLING.items():
         assert body[key] == value, key
     assert "stream" not in body
     assert [s.text for s in gen.samples] == [answer_text(1, body, i) for i in range(3)]
@@ -153,7 +146,7 @@ async def test_deadline_is_kept_when_the_server_keeps_hanging():
 
 
 async def test_retry_after_beyond_the_deadline_fails_fast():
-    policy = RetryPolicy(deadline_s=1.0, backoff_initial_s=0.01)
+    policy = RetryPolicy(deadline_s=5.0, backoff_initial_s=0.01)  # room for a loaded machine
     async with FaultServer([Reply(503, err(503, "overloaded"), {"Retry-After": "30"})]) as server:
         engine = engine_for(server, retry=policy)
         with pytest.raises(RemoteEngineError, match="overloaded") as info:
