@@ -20,11 +20,13 @@ the `gguf` package (same metadata and tokenizer; 8-bit blocks of the 4-bit weigh
 model's numbers barely change but every block is the Q8_0 layout).
 
 --compile-cost times a fresh process's load + first requests with an empty numba cache
-(compiling every kernel) and again with the cache it wrote.
+(compiling every kernel) and again with the cache it wrote. --rows-sweep times one decode
+step of 1-32 rows through the quantized kernels and through the float32 path.
 
     python benchmarks/engine_vs_llamacpp.py --threads 1 --q8-0
     python benchmarks/engine_vs_llamacpp.py --threads 2 --model path/to/model.gguf
     python benchmarks/engine_vs_llamacpp.py --compile-cost
+    python benchmarks/engine_vs_llamacpp.py --rows-sweep
 
 Needs the gguf extra, numba and llama-cpp-python (see docs/gguf.md for the build flags).
 """
@@ -59,6 +61,9 @@ def main() -> int:
     parser.add_argument("--weights", default="auto", help="thinkfast weights mode")
     parser.add_argument("--q8-0", action="store_true", help="also a Q8_0 copy of the file")
     parser.add_argument("--compile-cost", action="store_true", help="numba's first-load cost")
+    parser.add_argument(
+        "--rows-sweep", action="store_true", help="decode step: kernels vs float32, 1-32 rows"
+    )
     parser.add_argument("--json", action="store_true", help="also print one JSON line")
     args = parser.parse_args()
 
@@ -71,6 +76,8 @@ def main() -> int:
     path = args.model if args.model.endswith(".gguf") else str(find_known_gguf(args.model))
     if args.compile_cost:
         return compile_cost(path)
+    if args.rows_sweep:
+        return rows_sweep(path, args.repeats)
     try:
         import llama_cpp  # noqa: F401
     except ImportError:
@@ -245,6 +252,34 @@ def requantize_q8_0(src: Path) -> Path:
     return dst
 
 
+def rows_sweep(path: str, repeats: int) -> int:
+    """One decode step (`Transformer.decode`, position 100) for 1-32 rows, the quantized
+    kernels against the float32 path in one process: where the kernels should be used."""
+    import numpy as np
+    from thinkfast.engine.checkpoint.gguf import load_gguf
+    from thinkfast.engine.local.config import ModelArgs
+    from thinkfast.engine.local.model import Transformer
+
+    ckpt = load_gguf(path)
+    args = ModelArgs.from_hf(ckpt.config)
+    models = [Transformer(args, ckpt.weights, weight_format=w) for w in ("auto", "float32")]
+    print("rows  quantized ms/step  float32 ms/step  quantized speed / float32")
+    for rows in (1, 2, 4, 8, 16, 32):
+        tokens, positions = np.arange(rows) + 100, np.full(rows, 100)
+        steps = [
+            lambda m=m, c=m.new_cache(rows, 128), t=tokens, p=positions: m.decode(t, p, c)
+            for m in models
+        ]
+        best = [float("inf")] * 2
+        for _ in range(max(repeats, 5) + 1):  # interleaved; the first round warms up
+            for i, step in enumerate(steps):
+                start = time.thread_time()  # CPU time: a busy machine's waits excluded
+                step()
+                best[i] = min(best[i], time.thread_time() - start)
+        print(f"{rows:4d}  {best[0] * 1e3:17.1f}  {best[1] * 1e3:15.1f}  {best[1] / best[0]:.2f}x")
+    return 0
+
+
 _FIRST_LOAD = """
 import time
 t = time.perf_counter()
@@ -253,8 +288,8 @@ from thinkfast.engine.types import GenerationRequest as R
 e = LocalEngine({path!r}, hardware=(), prefix_cache_bytes=0)
 load = time.perf_counter() - t
 t = time.perf_counter()
-e.generate_sync([R(prompt="Once upon a time " * 12, max_tokens=4, temperature=0)])  # 1 row + GEMM
-e.generate_sync([R(prompt="Hello", max_tokens=4, temperature=0.8, n=5, seed=0)])  # 4-row + 1-row
+e.generate_sync([R(prompt="Once upon a time " * 24, max_tokens=4, temperature=0)])  # 1 row + GEMM
+e.generate_sync([R(prompt="Hello", max_tokens=4, temperature=0.8, n=5, seed=0)])  # n-row
 print(round(load, 2), round(time.perf_counter() - t, 2))
 """
 
