@@ -172,21 +172,9 @@ async def test_an_answer_that_does_not_extend_the_streamed_text_ends_with_an_err
     assert "#1" in str(raised.value)  # the answer that stands (the first draft) is named
 
 
-class Watched(FaultServer):
-    """The fault server, saying when a call has reached it (no polling)."""
-
-    def __init__(self, script) -> None:
-        super().__init__(script)
-        self.arrived = asyncio.Event()
-
-    async def _act(self, behaviour, request, reader, writer):
-        self.arrived.set()
-        return await super()._act(behaviour, request, reader, writer)
-
-
-async def test_a_client_hanging_up_mid_answer_cancels_the_streaming_call():
+async def test_a_client_hanging_up_mid_answer_cancels_the_streaming_call(watched_fault_server):
     """single's draft is an upstream stream (live tokens); a client gone cancels it."""
-    async with Watched([Hang(20)]) as fault:
+    async with watched_fault_server([Hang(60)]) as fault:
         pool = upstream_engine([fault.base_url], model="fault-model")
         with running_server(pool) as url:
             async with httpx.AsyncClient(timeout=30) as http:
