@@ -8,11 +8,16 @@ then measures, interleaving the variants so load drift hits all alike:
    the upstream (p50/p95); and `best_of_n:n=8` over HTTP (the upstream serving the
    strategy) vs the same `athink()` in this process on its own LocalEngine;
 2. upstream requests per best-of-8 query (an in-process proxy whose pool counts them);
-3. time to the first progress delta (the first draft's line, not the header) vs time to
-   the final answer, streamed, for best_of_n:n=8 and self_refine;
+3. streamed: time to the first progress delta (the first draft's line, not the header),
+   to the first `content` delta of the answer, and to the end of the stream, for
+   best_of_n:n=8, self_refine (its judge guards every revision, so the answer is sent at
+   the end), self_refine:accept=always,max_rounds=1 (its round streams live) and single
+   (its draft streams live); "live" counts the queries whose first content delta came
+   before the scaffold ended (before its `answer:` progress line); beside them the same
+   queries answered whole (not streamed);
 4. throughput of 32 concurrent scaffolded clients vs one at a time.
 
-    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/serve_proxy.py [-r 40]
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/serve_proxy.py [-r 40] [--only 1,3]
 """
 
 from __future__ import annotations
@@ -79,6 +84,9 @@ def overhead(upstream: str, proxy: str, rounds: int) -> None:
     engine = LocalEngine(MODEL)
     pack = pack_for(engine)
     direct, proxied, http_bon, local_bon = [], [], [], []
+    # the same pair in the other order: the second request of a pair finds the first's
+    # prompt in the upstream's prompt cache, which flatters whichever goes second
+    swapped_proxied, swapped_direct = [], []
     plain = {"max_tokens": 16, "temperature": 0}
     with httpx.Client(timeout=60) as http:
         for i in range(3):  # warm-up: first-call allocations off the clock
@@ -93,6 +101,8 @@ def overhead(upstream: str, proxy: str, rounds: int) -> None:
             start = time.perf_counter()
             asyncio.run(athink(question(i), "best_of_n", engine, n=8, seed=i, pack=pack))
             local_bon.append((time.perf_counter() - start) * 1e3)
+            swapped_proxied.append(timed_post(http, proxy, body(MODEL, i + 500, **plain)))
+            swapped_direct.append(timed_post(http, upstream, body(MODEL, i + 500, **plain)))
     print("1. proxy overhead")
     print(row("pass-through, direct", direct))
     print(row("pass-through, via proxy", proxied))
@@ -100,6 +110,11 @@ def overhead(upstream: str, proxy: str, rounds: int) -> None:
     print(
         f"   added by the proxy: {added:.1f} ms at p50 (paired), ratio p50 "
         f"{pct(proxied, 0.5) / pct(direct, 0.5):.2f}x"
+    )
+    swapped = statistics.median(p - d for p, d in zip(swapped_proxied, swapped_direct, strict=True))
+    print(
+        f"   the other order (proxy first, then direct): {swapped:.1f} ms at p50 (paired); "
+        f"mean of both orders {(added + swapped) / 2:.1f} ms"
     )
     print(row("best_of_n:n=8, athink in-process", local_bon))
     print(row("best_of_n:n=8, over HTTP", http_bon))
@@ -125,11 +140,16 @@ def upstream_requests(upstream: str, queries: int) -> None:
     )
 
 
-def first_progress(http: httpx.Client, url: str, model: str, i: int) -> tuple[float, float]:
-    """(ms to the first progress line after the header, ms to the final answer)."""
+def streamed(http: httpx.Client, url: str, model: str, i: int) -> dict[str, float]:
+    """ms from the request to: the first progress line after the header (`progress`), the
+    first content delta (`content`), the scaffold's `answer:` line (`answered`), the end."""
     start = time.perf_counter()
-    first = answer = float("nan")
+    marks: dict[str, float] = {}
     reasoning_seen = 0
+
+    def mark(name: str) -> None:
+        marks.setdefault(name, (time.perf_counter() - start) * 1e3)
+
     with http.stream("POST", url + "/chat/completions", json=body(model, i, stream=True)) as r:
         for line in r.iter_lines():
             if not line.startswith("data: {"):
@@ -137,26 +157,44 @@ def first_progress(http: httpx.Client, url: str, model: str, i: int) -> tuple[fl
             chunk = json.loads(line[6:])
             for choice in chunk.get("choices", []):
                 delta = choice.get("delta", {})
-                if delta.get("reasoning_content"):
+                reasoning = delta.get("reasoning_content")
+                if reasoning:
                     reasoning_seen += 1
                     if reasoning_seen == 2:  # the first is the header line
-                        first = (time.perf_counter() - start) * 1e3
+                        mark("progress")
+                    if reasoning.startswith("answer:"):
+                        mark("answered")
                 if delta.get("content"):
-                    answer = (time.perf_counter() - start) * 1e3
-    return first, answer
+                    mark("content")
+    mark("end")
+    return marks
 
 
 def progress(upstream: str, rounds: int) -> None:
-    print("\n3. time to first progress delta vs final answer (streamed, p50)")
+    print("\n3. streamed: time to first progress, first content delta, end (p50)")
+    models = (
+        f"best_of_n:n=8/{MODEL}",
+        f"self_refine/{MODEL}",
+        f"self_refine:accept=always,max_rounds=1/{MODEL}",
+        f"single/{MODEL}",
+    )
     with httpx.Client(timeout=60) as http:
-        for model in (f"best_of_n:n=8/{MODEL}", f"self_refine/{MODEL}"):
-            first_progress(http, upstream, model, 0)
-            times = [first_progress(http, upstream, model, i) for i in range(rounds)]
-            first = statistics.median(t[0] for t in times)
-            final = statistics.median(t[1] for t in times)
+        for model in models:
+            streamed(http, upstream, model, 0)
+            times, whole = [], []
+            for i in range(rounds):  # interleaved: the same query streamed and not
+                times.append(streamed(http, upstream, model, i))
+                whole.append(timed_post(http, upstream, body(model, i)))
+            first = statistics.median(t.get("progress", float("nan")) for t in times)
+            content = statistics.median(t.get("content", t["end"]) for t in times)
+            end = statistics.median(t["end"] for t in times)
+            live = sum(t.get("content", t["end"]) < t.get("answered", t["end"]) for t in times)
+            name = model.removesuffix(f"/{MODEL}")
             print(
-                f"   {model:<24} first progress {first:7.1f} ms   final answer {final:7.1f} ms"
-                f"   ({100 * first / final:.0f}% of the way)"
+                f"   {name:<36} first progress {first:6.1f} ms ({100 * first / end:3.0f}%)"
+                f"   first content {content:6.1f} ms ({100 * content / end:3.0f}%)"
+                f"   end {end:6.1f} ms   live {live}/{len(times)}"
+                f"   (not streamed: {statistics.median(whole):6.1f} ms)"
             )
 
 
@@ -193,13 +231,19 @@ def main() -> None:
     parser.add_argument("-r", "--rounds", type=int, default=40, help="samples per latency row")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--per-client", type=int, default=2)
+    parser.add_argument("--only", default="1,2,3,4", help="sections to run, e.g. 1,3")
     args = parser.parse_args()
+    only = {int(part) for part in args.only.split(",")}
     with server(MODEL) as upstream, server("--upstream", upstream) as proxy:
         print(f"model {MODEL}; upstream {upstream}, proxy {proxy}\n")
-        overhead(upstream, proxy, args.rounds)
-        upstream_requests(upstream, 10)
-        progress(upstream, max(5, args.rounds // 4))
-        asyncio.run(concurrent(upstream, args.clients, args.per_client))
+        if 1 in only:
+            overhead(upstream, proxy, args.rounds)
+        if 2 in only:
+            upstream_requests(upstream, 10)
+        if 3 in only:
+            progress(upstream, max(5, args.rounds // 4))
+        if 4 in only:
+            asyncio.run(concurrent(upstream, args.clients, args.per_client))
 
 
 if __name__ == "__main__":
