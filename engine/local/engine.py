@@ -13,6 +13,7 @@ seeded request with n samples equals n single requests with seeds s, s+1, ..., s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import Future
@@ -125,8 +126,16 @@ class LocalEngine(EmulatedEngine):
             raise InvalidRequestError(f"stream() takes one sample (n=1), got n={request.n}")
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | None] = asyncio.Queue()
-        job = self._job(request, on_delta=lambda d: loop.call_soon_threadsafe(queue.put_nowait, d))
-        job.future.add_done_callback(lambda _: loop.call_soon_threadsafe(queue.put_nowait, None))
+
+        def deliver(item: str | None) -> None:
+            # A stream cancelled mid-decode still gets one more step's delta from the
+            # worker; if its loop has closed meanwhile (asyncio.run returned), drop it
+            # rather than fail the worker's batch (asyncio.wrap_future does the same).
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        job = self._job(request, on_delta=deliver)
+        job.future.add_done_callback(lambda _: deliver(None))
         self.scheduler.submit([job])
         try:
             while (delta := await queue.get()) is not None:
