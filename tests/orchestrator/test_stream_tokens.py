@@ -6,7 +6,10 @@ as athink with the same seed."""
 from __future__ import annotations
 
 import pytest
+from thinkfast.engine.remote import OpenAIEngine
 from thinkfast.orchestrator import astream, athink
+from thinkfast.orchestrator.errors import BudgetExhaustedError
+from thinkfast_tests_fault_server import FaultServer, Stream
 
 QUESTION = "58+67"
 REFINED = "12*13-7"  # the critic rejects arith-tiny's first draft, so a round is refined
@@ -80,13 +83,18 @@ async def test_self_refine_streams_its_last_round_when_nothing_can_reject_it(eng
     assert _usage(awaited) == _usage(answer)
 
 
-async def test_a_latency_budget_still_cuts_a_streamed_draft_off(engine, pack):
+async def test_a_latency_budget_still_cuts_a_streamed_draft_off():
     """The budget's deadline covers the stream as it covered generate(): a draft cut off
-    part-way is a budget stop (no answer), not a shorter answer."""
-    from thinkfast.orchestrator.errors import BudgetExhaustedError
-
-    events = []
-    with pytest.raises(BudgetExhaustedError):
-        async for event in astream(QUESTION, "single", engine, pack=pack, max_latency_s=1e-4):
-            events.append(event)
-    assert "budget_stop" in [e.kind for e in events]
+    part-way is a budget stop (no answer), not a shorter answer. The upstream sends one
+    delta a second, so the 2 s budget ends the draft after its first deltas."""
+    async with FaultServer([Stream(delay_s=1.0)]) as fault:
+        engine = OpenAIEngine("fault-model", base_url=fault.base_url)
+        events = []
+        with pytest.raises(BudgetExhaustedError, match="cut off"):
+            async for event in astream(QUESTION, "single", engine, max_latency_s=2.0):
+                events.append(event)
+        await engine.aclose()
+    kinds = [e.kind for e in events]
+    assert "token" in kinds  # it was cut off mid-stream, not refused before it
+    assert kinds.index("budget_stop") > max(i for i, k in enumerate(kinds) if k == "token")
+    assert fault.posts[0].body["stream"] is True
