@@ -11,8 +11,9 @@ then measures, interleaving the variants so load drift hits all alike:
 3. streamed: time to the first progress delta (the first draft's line, not the header),
    to the first `content` delta of the answer, and to the end of the stream, for
    best_of_n:n=8, self_refine (its judge guards every revision, so the answer is sent at
-   the end), self_refine:accept=always,max_rounds=1 (its round streams live) and single
-   (its draft streams live); "live" counts the queries whose first content delta came
+   the end), self_refine:accept=always,max_rounds=1 (its round streams live; also on
+   a*b-c questions, where arith-tiny's critic rejects most drafts so a round is refined)
+   and single (its draft streams live); "live" counts the queries whose first content delta came
    before the scaffold ended (before its `answer:` progress line); beside them the same
    queries answered whole (not streamed);
 4. throughput of 32 concurrent scaffolded clients vs one at a time.
@@ -57,8 +58,13 @@ def server(*extra: str):
         process.wait(timeout=30)
 
 
-def body(model: str, i: int, **kw) -> dict:
-    return {"model": model, "messages": [{"role": "user", "content": question(i)}], "seed": i, **kw}
+def hard_question(i: int) -> str:
+    """a*b-c: arith-tiny's critic rejects most of its drafts of these, so a round is refined."""
+    return f"{11 + 7 * i % 80}*{12 + 3 * i % 20}-{5 + i % 9}"
+
+
+def body(model: str, i: int, ask=question, **kw) -> dict:
+    return {"model": model, "messages": [{"role": "user", "content": ask(i)}], "seed": i, **kw}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -140,7 +146,7 @@ def upstream_requests(upstream: str, queries: int) -> None:
     )
 
 
-def streamed(http: httpx.Client, url: str, model: str, i: int) -> dict[str, float]:
+def streamed(http: httpx.Client, url: str, model: str, i: int, ask=question) -> dict[str, float]:
     """ms from the request to: the first progress line after the header (`progress`), the
     first content delta (`content`), the scaffold's `answer:` line (`answered`), the end."""
     start = time.perf_counter()
@@ -150,7 +156,8 @@ def streamed(http: httpx.Client, url: str, model: str, i: int) -> dict[str, floa
     def mark(name: str) -> None:
         marks.setdefault(name, (time.perf_counter() - start) * 1e3)
 
-    with http.stream("POST", url + "/chat/completions", json=body(model, i, stream=True)) as r:
+    payload = body(model, i, ask, stream=True)
+    with http.stream("POST", url + "/chat/completions", json=payload) as r:
         for line in r.iter_lines():
             if not line.startswith("data: {"):
                 continue
@@ -172,26 +179,28 @@ def streamed(http: httpx.Client, url: str, model: str, i: int) -> dict[str, floa
 
 def progress(upstream: str, rounds: int) -> None:
     print("\n3. streamed: time to first progress, first content delta, end (p50)")
+    refine_always = f"self_refine:accept=always,max_rounds=1/{MODEL}"
     models = (
-        f"best_of_n:n=8/{MODEL}",
-        f"self_refine/{MODEL}",
-        f"self_refine:accept=always,max_rounds=1/{MODEL}",
-        f"single/{MODEL}",
+        (f"best_of_n:n=8/{MODEL}", question),
+        (f"self_refine/{MODEL}", question),
+        (refine_always, question),
+        (refine_always, hard_question),
+        (f"single/{MODEL}", question),
     )
     with httpx.Client(timeout=60) as http:
-        for model in models:
-            streamed(http, upstream, model, 0)
+        for model, ask in models:
+            streamed(http, upstream, model, 0, ask)
             times, whole = [], []
             for i in range(rounds):  # interleaved: the same query streamed and not
-                times.append(streamed(http, upstream, model, i))
-                whole.append(timed_post(http, upstream, body(model, i)))
+                times.append(streamed(http, upstream, model, i, ask))
+                whole.append(timed_post(http, upstream, body(model, i, ask)))
             first = statistics.median(t.get("progress", float("nan")) for t in times)
             content = statistics.median(t.get("content", t["end"]) for t in times)
             end = statistics.median(t["end"] for t in times)
             live = sum(t.get("content", t["end"]) < t.get("answered", t["end"]) for t in times)
-            name = model.removesuffix(f"/{MODEL}")
+            name = model.removesuffix(f"/{MODEL}") + (" (a*b-c)" if ask is hard_question else "")
             print(
-                f"   {name:<36} first progress {first:6.1f} ms ({100 * first / end:3.0f}%)"
+                f"   {name:<46} first progress {first:6.1f} ms ({100 * first / end:3.0f}%)"
                 f"   first content {content:6.1f} ms ({100 * content / end:3.0f}%)"
                 f"   end {end:6.1f} ms   live {live}/{len(times)}"
                 f"   (not streamed: {statistics.median(whole):6.1f} ms)"
