@@ -23,12 +23,12 @@ activation sums computed once per call, `_block_sums`). Nibbles are split in flo
 (v - 16 floor(v / 16)): numba widens integer bit operations to int64, which would halve
 the vector lanes. Scales are float16 bits where exact (see `_scales`).
 
-n rows (n samples decoding together) are bound by arithmetic: each block's T x 32 weights
-are unpacked ONCE per step into a float32 scratch (d v + m: the float32 path's weights bit
-for bit) that stays in L1, and every row is then multiplied against it, 4 rows x 4 inputs
-per pass (`_apply`), so each scratch vector feeds 4 FMAs and the 16 broadcast activations
-stay in registers. That is an FMA-bound loop (about 2 vector FMAs a cycle, 8 float32
-lanes: LLVM prefers 256-bit vectors on this host). Integer products over 8-bit
+n rows (n samples decoding together) are bound by arithmetic: each block's T x 32 raw
+values are unpacked ONCE per step into a float32 scratch that stays in L1, every row is
+multiplied against it, 4 rows x 4 inputs per pass (`_apply`: each scratch vector feeds 4
+FMAs, the 16 broadcast activations stay in registers), and each row's block sums are then
+scaled, d * blk + m * sum(x). That is an FMA-bound loop (about 2 vector FMAs a cycle, 8
+float32 lanes: LLVM prefers 256-bit vectors on this host). Integer products over 8-bit
 activations (llama.cpp's vpmaddubsw / VNNI) were tried: numba's LLVM turns a u8 x s8 dot
 into vpdpwssd / vpmaddwd (16-bit pairs), at best twice an FMA's lanes before the
 activation quantization and regrouping it needs, and 8-bit activations cost top-1
