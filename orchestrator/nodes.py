@@ -17,6 +17,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 from .agents import Agent
@@ -26,6 +27,7 @@ from .state import Candidate, Critique, Decision, DraftTask
 
 __all__ = [
     "node",
+    "loop_graph",
     "draft",
     "draft_once",
     "DRAFT_PROMPTS",
@@ -58,6 +60,31 @@ def node(name: str):
         return run
 
     return wrap
+
+
+Step = tuple[str, Callable[..., Any]]  # a node's name and its function
+
+
+def loop_graph(
+    state_type: type,
+    route: Callable[[Any], Awaitable[str]],
+    *,
+    repeat: Step,
+    finish: Step,
+    first: Step | None = None,
+) -> StateGraph:
+    """The graph of a strategy that repeats one step: START -> `first` (when given) ->
+    `repeat` as often as `route` says -> `finish` -> END. `route` runs after `first` and
+    after each `repeat` and names `repeat`, `finish`, or END (nothing to finish from)."""
+    steps = [first, repeat] if first is not None else [repeat]
+    graph = StateGraph(state_type, context_schema=RunContext)
+    for name, fn in [*steps, finish]:
+        graph.add_node(name, fn)
+    graph.add_edge(START, steps[0][0])
+    for name, _ in steps:
+        graph.add_conditional_edges(name, route, [repeat[0], finish[0], END])
+    graph.add_edge(finish[0], END)
+    return graph
 
 
 def new_candidate(

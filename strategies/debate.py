@@ -19,10 +19,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Annotated, Any, ClassVar
 
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import END, StateGraph
 from pydantic import Field
 from thinkfast.orchestrator.context import RunContext
-from thinkfast.orchestrator.nodes import draft, new_candidate, node
+from thinkfast.orchestrator.nodes import draft, loop_graph, new_candidate, node
 from thinkfast.orchestrator.prompt_pack import RolePrompt
 from thinkfast.orchestrator.selection import select_vote
 from thinkfast.orchestrator.state import Candidate, Decision, DraftTask, GraphState, last_value
@@ -170,15 +170,13 @@ class Debate(Strategy):
                 return "vote"
             return "debate"
 
-        graph = StateGraph(DebateState, context_schema=RunContext)
-        graph.add_node("draft", drafts)
-        graph.add_node("debate", revise)
-        graph.add_node("vote", vote)
-        graph.add_edge(START, "draft")
-        graph.add_conditional_edges("draft", after_round, ["debate", "vote", END])
-        graph.add_conditional_edges("debate", after_round, ["debate", "vote", END])
-        graph.add_edge("vote", END)
-        return graph
+        return loop_graph(
+            DebateState,
+            after_round,
+            first=("draft", drafts),
+            repeat=("debate", revise),
+            finish=("vote", vote),
+        )
 
 
 def _round_decision(round_: int, answers: list[Candidate], changed: int, kept=()) -> Decision:

@@ -19,10 +19,10 @@ import asyncio
 from collections.abc import Sequence
 from typing import Annotated, Any, ClassVar, Literal
 
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import END, StateGraph
 from pydantic import Field
 from thinkfast.orchestrator.context import RunContext
-from thinkfast.orchestrator.nodes import new_candidate, node
+from thinkfast.orchestrator.nodes import loop_graph, new_candidate, node
 from thinkfast.orchestrator.prompt_pack import RolePrompt
 from thinkfast.orchestrator.selection import select_vote, tally_votes
 from thinkfast.orchestrator.state import Candidate, Decision, GraphState, last_value
@@ -196,10 +196,6 @@ class MixtureOfAgents(Strategy):
                 return "propose"
             return "aggregate"
 
-        graph = StateGraph(MoAState, context_schema=RunContext)
-        graph.add_node("propose", propose)
-        graph.add_node("aggregate", aggregate)
-        graph.add_edge(START, "propose")
-        graph.add_conditional_edges("propose", next_layer, ["propose", "aggregate", END])
-        graph.add_edge("aggregate", END)
-        return graph
+        return loop_graph(
+            MoAState, next_layer, repeat=("propose", propose), finish=("aggregate", aggregate)
+        )

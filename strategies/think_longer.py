@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar
 
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import END, StateGraph
 from pydantic import Field, model_validator
 from thinkfast.orchestrator.context import RunContext
 from thinkfast.orchestrator.errors import StrategyConfigError
-from thinkfast.orchestrator.nodes import new_candidate, node
+from thinkfast.orchestrator.nodes import loop_graph, new_candidate, node
 from thinkfast.orchestrator.prompt_pack import RolePrompt
 from thinkfast.orchestrator.state import Decision, GraphState, last_value
 from thinkfast.orchestrator.strategy import Strategy, register_strategy
@@ -217,15 +217,13 @@ class ThinkLonger(Strategy):
                 return "answer"
             return "think_more"
 
-        graph = StateGraph(ThinkLongerState, context_schema=RunContext)
-        graph.add_node("draft", first)
-        graph.add_node("think_more", more)
-        graph.add_node("answer", answer)
-        graph.add_edge(START, "draft")
-        graph.add_conditional_edges("draft", next_phase, ["think_more", "answer", END])
-        graph.add_conditional_edges("think_more", next_phase, ["think_more", "answer", END])
-        graph.add_edge("answer", END)
-        return graph
+        return loop_graph(
+            ThinkLongerState,
+            next_phase,
+            first=("draft", first),
+            repeat=("think_more", more),
+            finish=("answer", answer),
+        )
 
 
 def _text_sample(text: str):
