@@ -152,18 +152,23 @@ class EndpointPool(Engine):
         resting.sort(key=lambda ep: ep.down_until)
         return healthy + resting
 
-    async def _acquire(self, tried: set[int]) -> _Endpoint | None:
-        """The endpoint for the next attempt, waiting for a free one up to the timeout."""
+    async def _acquire(self, tried: set[int], errors: list[str]) -> _Endpoint:
+        """The endpoint for the call's next attempt (marked tried), waiting for a free one
+        up to the timeout; when every endpoint has failed the call, the call fails."""
         if self._freed is None:
             self._freed = asyncio.Event()
         deadline = self._clock() + self.queue_timeout_s
         while True:
             candidates = self._candidates(tried)
             if not candidates:
-                return None
+                raise RemoteEngineError(
+                    f"every endpoint of the {self.model_name} pool failed this call: "
+                    + "; ".join(errors)
+                )
             for ep in candidates:
                 if ep.in_flight < ep.limit:
                     ep.in_flight += 1
+                    tried.add(id(ep))
                     return ep
             left = deadline - self._clock()
             if left <= 0:
@@ -183,7 +188,8 @@ class EndpointPool(Engine):
         if self._freed is not None:
             self._freed.set()
 
-    def _failed(self, ep: _Endpoint, exc: BaseException) -> None:
+    def _failed(self, ep: _Endpoint, exc: BaseException, errors: list[str]) -> None:
+        errors.append(f"{ep.name}: {exc}")
         ep.failures += 1
         ep.last_error = f"{type(exc).__name__}: {exc}"
         ep.down_until = self._clock() + self.cooldown_s
@@ -191,17 +197,17 @@ class EndpointPool(Engine):
             "endpoint %s failed (%s); out of rotation for %.0fs", ep.name, exc, self.cooldown_s
         )
 
+    @staticmethod
+    def _served(ep: _Endpoint) -> None:
+        ep.served += 1
+        ep.down_until = 0.0
+
     @property
     def context_length(self) -> int | None:  # type: ignore[override]
         """The smallest window of its endpoints, read each time: an OpenAIEngine learns its
         window from GET /models after the pool is made."""
         windows = [ep.engine.context_length for ep in self.endpoints if ep.engine.context_length]
         return min(windows) if windows else None
-
-    def _all_failed(self, errors: list[str]) -> RemoteEngineError:
-        return RemoteEngineError(
-            f"every endpoint of the {self.model_name} pool failed this call: " + "; ".join(errors)
-        )
 
     # -- the Engine seam -----------------------------------------------------------------
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
@@ -211,22 +217,17 @@ class EndpointPool(Engine):
         tried: set[int] = set()
         errors: list[str] = []
         while True:
-            ep = await self._acquire(tried)
-            if ep is None:
-                raise self._all_failed(errors)
-            tried.add(id(ep))
+            ep = await self._acquire(tried, errors)
             try:
                 generations = await ep.engine.generate(requests)
             except Exception as exc:
                 if not _fails_over(exc):
                     raise
-                self._failed(ep, exc)
-                errors.append(f"{ep.name}: {exc}")
+                self._failed(ep, exc, errors)
                 continue
             finally:
                 self._release(ep)
-            ep.served += 1
-            ep.down_until = 0.0
+            self._served(ep)
             return generations
 
     def stream(self, request: GenerationRequest) -> TextStream:
@@ -236,10 +237,7 @@ class EndpointPool(Engine):
         tried: set[int] = set()
         errors: list[str] = []
         while True:
-            ep = await self._acquire(tried)
-            if ep is None:
-                raise self._all_failed(errors)
-            tried.add(id(ep))
+            ep = await self._acquire(tried, errors)
             stream = ep.engine.stream(request)
             yielded = False
             try:
@@ -249,15 +247,13 @@ class EndpointPool(Engine):
             except Exception as exc:
                 if yielded or not _fails_over(exc):
                     raise
-                self._failed(ep, exc)
-                errors.append(f"{ep.name}: {exc}")
+                self._failed(ep, exc, errors)
                 continue
             finally:
                 self._release(ep)
                 await stream.aclose()
             if stream.generation is None:
                 raise EngineError(f"the stream from {ep.name} ended without its generation")
-            ep.served += 1
-            ep.down_until = 0.0
+            self._served(ep)
             yield stream.generation
             return
