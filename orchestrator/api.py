@@ -97,18 +97,7 @@ def run_context(
     base = engine if engine is not None else default_engine()
     if isinstance(pack, str | Path):
         pack = PromptPack.from_file(pack)
-    defaults = dict(strategy.default_prompts) if strategy is not None else {}
-    roles = strategy.roles() if strategy is not None else None
-    if roles is not None:
-        unknown = sorted(set(engines or {}) - set(roles))
-        if unknown:
-            raise StrategyConfigError(
-                f"engines names role(s) {', '.join(unknown)} that strategy {strategy.name!r} "
-                f"does not ask for with these options; it asks for: {', '.join(roles)}"
-            )
-    roster = Roster(base, pack=pack, engines=engines, defaults=defaults)
-    if roles is not None:
-        roster.check(roles)
+    roster = Roster.for_strategy(strategy, base, pack=pack, engines=engines)
     try:
         budget = Budget(**budget_options)
     except ValidationError as exc:

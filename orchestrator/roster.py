@@ -27,12 +27,16 @@ from __future__ import annotations
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from thinkfast.engine import Engine
 
 from .agents import Agent
 from .errors import StrategyConfigError
 from .prompt_pack import PromptPack, PromptPackError, RolePrompt
+
+if TYPE_CHECKING:
+    from .strategy import Strategy
 
 __all__ = ["Roster", "EngineChoice", "default_pack", "pack_for"]
 
@@ -105,6 +109,35 @@ class Roster:
         self.labels = self._label_engines()
         self._agents: dict[str, list[Agent]] = {}
         self._turns: dict[str, int] = {}
+
+    @classmethod
+    def for_strategy(
+        cls,
+        strategy: Strategy | None,
+        engine: Engine,
+        *,
+        pack: PromptPack | None = None,
+        engines: Mapping[str, EngineChoice] | None = None,
+    ) -> Roster:
+        """The roster of one run of `strategy` (None: no strategy's roles or templates).
+        Its default templates fill roles the packs lack; when it declares its roles
+        (`roles()` not None), `engines` may name only those, and each is checked now,
+        before any call."""
+        if strategy is None:
+            return cls(engine, pack=pack, engines=engines)
+        roles = strategy.roles()
+        if roles is not None:  # checked first: it explains an engines entry best
+            unknown = sorted(set(engines or {}) - set(roles))
+            if unknown:
+                raise StrategyConfigError(
+                    f"engines names role(s) {', '.join(unknown)} that strategy "
+                    f"{strategy.name!r} does not ask for with these options; it asks for: "
+                    f"{', '.join(roles)}"
+                )
+        roster = cls(engine, pack=pack, engines=engines, defaults=strategy.default_prompts)
+        if roles is not None:
+            roster.check(roles)
+        return roster
 
     def _label_engines(self) -> dict[int, str]:
         labels: dict[int, str] = {}
