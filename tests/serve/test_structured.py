@@ -1,6 +1,7 @@
 """Structured output over HTTP: the openai client's response_format (and `.parse` with a
 pydantic model), vLLM's structured_outputs / guided_* extras, 400s for bad constraints,
-and OpenAIEngine passing constraints through to the server."""
+and OpenAIEngine passing constraints through to the server. The server, its engine and the
+client are conftest's (this module's `LIMITS`)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,12 @@ import json
 import re
 
 import httpx
-import openai
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
-from thinkfast.engine import GenerationRequest, LocalEngine, OpenAIEngine
+from thinkfast.engine import GenerationRequest, OpenAIEngine
 from thinkfast.engine.constraint import ChoiceConstraint, GrammarConstraint, RegexConstraint
 from thinkfast.engine.errors import InvalidRequestError, RemoteEngineError
-from thinkfast.serve.server import ServerLimits, running_server
+from thinkfast.serve.server import ServerLimits
 
 LIMITS = ServerLimits(max_tokens=128, max_n=8, max_body_bytes=64 * 1024)
 SCHEMA = {
@@ -23,22 +23,6 @@ SCHEMA = {
     "required": ["answer", "sure"],
     "additionalProperties": False,
 }
-
-
-@pytest.fixture(scope="module")
-def engine():
-    return LocalEngine("arith-tiny", hardware=())
-
-
-@pytest.fixture(scope="module")
-def url(engine):
-    with running_server(engine, limits=LIMITS) as base_url:
-        yield base_url
-
-
-@pytest.fixture(scope="module")
-def client(url):
-    return openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
 
 
 def user(text: str = "12+34=") -> list[dict]:
