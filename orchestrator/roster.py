@@ -24,8 +24,10 @@ the same model), written into every ledger record and candidate it produced.
 
 from __future__ import annotations
 
+import importlib
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,8 +48,29 @@ _packs: weakref.WeakKeyDictionary[Engine, PromptPack] = weakref.WeakKeyDictionar
 
 
 def default_pack() -> PromptPack:
-    """The natural-language pack for chat models that bring none of their own."""
-    return PromptPack.from_file(Path(__file__).with_name("default_pack.json"))
+    """The natural-language pack for chat models that bring none of their own: the roles
+    in `default_pack.json`, and the templates the built-in strategies ship for the roles
+    they introduce (`aggregate`, `debate`, ...), which are written only in the strategy's
+    module. The file's own template for such a role wins (its `verify_step` adds a
+    grammar)."""
+    pack = PromptPack.from_file(Path(__file__).with_name("default_pack.json"))
+    return pack.with_defaults(_builtin_templates())
+
+
+@cache
+def _builtin_templates() -> dict[str, RolePrompt]:
+    """The built-in strategies' default templates, in the order the strategies are
+    declared; read from their modules, not the registry, which a run-time
+    `@register_strategy` may have changed."""
+    from .strategy import builtin_strategies  # the strategies import this module
+
+    templates: dict[str, RolePrompt] = {}
+    for entry in builtin_strategies().values():
+        module, _, attr = entry.partition(":")
+        strategy = getattr(importlib.import_module(module), attr)
+        for role, prompt in strategy.default_prompts.items():
+            templates.setdefault(role, prompt)
+    return templates
 
 
 def pack_for(engine: Engine) -> PromptPack:
