@@ -243,9 +243,15 @@ def summarize(header: Header, records: list[Record], baseline: str | None = None
     first configuration) is what differences and marginal gains are measured against."""
     configs = [Config.model_validate(c) for c in header.spec.configs]
     base = _resolve_baseline(configs, baseline)
-    latest = latest_records(records)
+    # Records in the run's sample order, not the log's: a Ray or resumed run logs units as
+    # they finish, and the float sums below must not change with that order.
+    position = {sample_id: i for i, sample_id in enumerate(header.spec.sample_ids)}
+    latest = sorted(
+        latest_records(records).values(),
+        key=lambda r: (position.get(r.sample_id, len(position)), r.sample_id, r.epoch),
+    )
     by_config: dict[str, list[Record]] = defaultdict(list)
-    for rec in latest.values():
+    for rec in latest:
         by_config[rec.config].append(rec)
     epochs = header.spec.epochs
     summaries: dict[str, ConfigSummary] = {}
