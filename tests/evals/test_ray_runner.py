@@ -5,15 +5,16 @@ mid-run and resumed, and the errors a user meets."""
 import asyncio
 import functools
 import os
+import random
 import signal
 import subprocess
 import sys
-import time
+import threading
 
 import pytest
 from thinkfast.engine.local import LocalEngine
 from thinkfast.evals.errors import EvalError
-from thinkfast.evals.log import LOG_NAME, read_log
+from thinkfast.evals.log import read_log
 from thinkfast.evals.ray_runner import RayPool, import_ray
 from thinkfast.evals.report import summarize
 from thinkfast.evals.runner import athink_solver, run_eval
@@ -46,10 +47,10 @@ def grid():
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """The local run's summary: one query at a time, as each Ray worker runs below."""
+def local_log(tmp_path_factory):
+    """The local run's log: one query at a time, as each Ray worker runs below."""
     log_dir = tmp_path_factory.mktemp("local")
-    result = asyncio.run(
+    asyncio.run(
         run_eval(
             task(),
             grid(),
@@ -60,7 +61,22 @@ def reference(tmp_path_factory):
             progress=False,
         )
     )
-    return summarize(result.header, result.records).deterministic()
+    return log_dir
+
+
+@pytest.fixture(scope="module")
+def reference(local_log):
+    """The local run's summary."""
+    return summarize(*read_log(local_log)).deterministic()
+
+
+def test_the_summary_does_not_depend_on_the_order_of_the_log(local_log, reference):
+    # Ray workers and a resumed run log units as they finish, not in the local run's order;
+    # float sums over the records once differed in the last bit between the two
+    header, records = read_log(local_log)
+    for seed in range(50):  # summing in a shuffled order changed a float for a few of these
+        shuffled = random.Random(seed).sample(records, len(records))
+        assert summarize(header, shuffled).deterministic() == reference, seed
 
 
 async def run_on_ray(log_dir, on_record_of=None, the_task=None, max_attempts=3):
@@ -141,6 +157,41 @@ async def test_a_unit_out_of_attempts_is_logged_as_an_error_not_dropped(ray_runt
     assert sum(c.errors for c in summary.configs) == len(lost)  # the report counts them
 
 
+# The driver below is the real CLI with one hook: right after its 3rd record is written it
+# stops itself (SIGSTOP), so the test presses Ctrl-C while the run is provably mid-way. The
+# whole sweep takes under a second once records flow, so polling the log and then sending
+# SIGINT raced the driver: a test process stalled that long under load signalled a driver
+# that had already finished (exit 0, all 16 records) or was printing its summary.
+STOPPING_DRIVER = """
+import os, signal, sys
+from thinkfast.evals.log import LogWriter
+from thinkfast.cli import main
+
+write, written = LogWriter.write, []
+
+def write_then_stop(self, record):
+    write(self, record)
+    written.append(record)
+    if len(written) == 3:
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+LogWriter.write = write_then_stop
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def wait_until_stopped(pid, timeout_s):
+    """The child's wait status once it stops (or exits); None if neither within timeout_s.
+    Waits in a thread, since waitpid has no timeout of its own."""
+    status = []
+    waiter = threading.Thread(
+        target=lambda: status.append(os.waitpid(pid, os.WUNTRACED)[1]), daemon=True
+    )
+    waiter.start()
+    waiter.join(timeout_s)
+    return status[0] if status else None
+
+
 def test_interrupted_driver_leaves_a_resumable_log(ray_runtime, reference, tmp_path):
     log_dir = tmp_path / "run"
     argv = [
@@ -149,22 +200,28 @@ def test_interrupted_driver_leaves_a_resumable_log(ray_runtime, reference, tmp_p
         *("--prefix-cache-mib", "0", "--max-connections", "1", "--no-progress"),
         *("--ray", ray_runtime, "--ray-workers", "2"),
     ]
-    code = "import sys; from thinkfast.cli import main; sys.exit(main(sys.argv[1:]))"
-    driver = subprocess.Popen(
-        [sys.executable, "-c", code, *argv, "--log-dir", str(log_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
-    log = log_dir / LOG_NAME
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and driver.poll() is None:
-        if log.exists() and log.read_text().count("\n") >= 4:  # header + 3 records
-            break
-        time.sleep(0.1)
-    driver.send_signal(signal.SIGINT)  # Ctrl-C
-    _, err = driver.communicate(timeout=60)
+    err_path = tmp_path / "driver.err"
+    # files, not pipes: nobody reads a pipe while the test waits, so a chatty driver
+    # could fill one and block before it ever reaches its 3rd record
+    with err_path.open("w") as err_file:
+        driver = subprocess.Popen(
+            [sys.executable, "-c", STOPPING_DRIVER, *argv, "--log-dir", str(log_dir)],
+            stdout=subprocess.DEVNULL,
+            stderr=err_file,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
+    try:
+        status = wait_until_stopped(driver.pid, timeout_s=600)
+        assert status is not None, "the driver neither stopped after 3 records nor exited"
+        assert os.WIFSTOPPED(status), f"driver ended early: {err_path.read_text()}"
+        driver.send_signal(signal.SIGINT)  # Ctrl-C, pending until the driver runs again
+        driver.send_signal(signal.SIGCONT)
+        driver.wait(timeout=300)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+    err = err_path.read_text()
     assert driver.returncode == 130, err
     assert f"--resume {log_dir}" in err
     _, kept = read_log(log_dir)
