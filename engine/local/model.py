@@ -58,6 +58,12 @@ class Linear:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """x [N, IN] -> [N, OUT]."""
         n = x.shape[0]
+        if n == 1:
+            # One row goes through GEMM as two: numpy hands a lone row to GEMV, which sums
+            # in another order than GEMM, whose rows come out the same whatever their count
+            # (checked in tests). So a row's numbers do not depend on how many rows share
+            # its step (n samples vs one) or on a prompt's cached prefix (1-token prefill).
+            return self(np.concatenate([x, x]))[:1]
         if n >= PLAIN_GEMM_ROWS:
             # Many rows (a prompt): one plain GEMM runs ~2x faster than 32-column blocks,
             # and re-laying the weight out costs little next to N rows of work.
@@ -265,10 +271,14 @@ class Transformer:
             cache.k[i, row, :, start:end] = k.transpose(1, 0, 2)
             cache.v[i, row, :, start:end] = v.transpose(1, 0, 2)
             q = q.reshape(t, a.n_kv_heads, g, a.head_dim).transpose(1, 2, 0, 3)  # [K, G, T, E]
+            if t == 1:  # as in Linear: GEMM, not GEMV, so a cached prefix changes no number
+                q, mask = np.concatenate([q, q], axis=2), np.concatenate([causal, causal])
+            else:
+                mask = causal
             keys = cache.k[i, row, :, None, :end]  # [K, 1, start + T, E]
-            scores = (q * self.scale) @ keys.swapaxes(-1, -2) + causal  # [K, G, T, start + T]
+            scores = (q * self.scale) @ keys.swapaxes(-1, -2) + mask  # [K, G, T, start + T]
             probs = _softmax(scores)
-            att = probs @ cache.v[i, row, :, None, :end]  # [K, G, T, E]
+            att = (probs @ cache.v[i, row, :, None, :end])[:, :, :t]  # [K, G, T, E]
             att = att.transpose(2, 0, 1, 3).reshape(t, a.n_heads * a.head_dim)
             x = x + lw.o(att)
             x = x + self._mlp(self._norm(x, lw.mlp_norm), lw)

@@ -8,6 +8,7 @@ import re
 
 import pytest
 from thinkfast.engine.local import LocalEngine
+from thinkfast.engine.types import GenerationRequest
 from thinkfast.evals.log import read_log
 
 from thinkfast.cli import main
@@ -118,3 +119,25 @@ def test_serve_without_a_model_serves_the_shipped_one():
     take_positional_model(args, args.served)  # what `thinkfast serve` does before serving
     engine = engine_from_args(args)
     assert isinstance(engine, LocalEngine) and engine.model_name == "arith-tiny"
+
+
+def test_a_seeded_sample_has_the_same_numbers_beside_others_and_after_a_cached_prompt():
+    # `generate --n N --seed S` draws sample i as `--seed S+i` alone would (engine.py's
+    # seed rule), and a server answers a request the same whatever it answered before.
+    # Both need a row's logits to be the same bits whether it decodes beside other rows or
+    # alone, and whether its prompt was prefilled whole or found in the prefix cache (a lone
+    # row once took numpy's GEMV, which rounds differently from GEMM: ~1e-5 apart).
+    engine = LocalEngine(MODEL)
+
+    def numbers(n: int, seed: int) -> list[tuple[list[int], list[float]]]:
+        request = GenerationRequest(
+            prompt="Q: 58+67\nThink: ", n=n, seed=seed, temperature=1.0, max_tokens=24,
+            logprobs=True,
+        )  # fmt: skip
+        (generation,) = engine.generate_sync([request])
+        return [(s.token_ids, [lp.logprob for lp in s.logprobs or []]) for s in generation.samples]
+
+    together = numbers(3, seed=5)  # one prefill, three rows per decode step
+    alone = [numbers(1, seed=5 + i)[0] for i in range(3)]  # the prompt is cached now
+    assert engine.prefix_cache.hit_tokens > 0  # the single runs did use the cached prompt
+    assert together == alone
