@@ -24,6 +24,7 @@ the same model), written into every ledger record and candidate it produced.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
@@ -254,15 +255,23 @@ class Roster:
 
 def packs_with_role(role: str) -> list[str]:
     """Names of the known packs (the default chat pack, the shipped models' packs) that
-    have `role`: where to turn when a pack lacks it."""
+    have `role`: where to turn when a pack lacks it.
+
+    Only a hint in the message of a missing-role error: a pack that cannot be read or
+    built now (a file being rewritten, a built-in strategy module that fails to import)
+    is left out, never raised, or it would replace the caller's error (a server's 400)."""
     import thinkfast.engine
 
-    found = [default_pack()]
     models = Path(thinkfast.engine.__file__).parent / "models"
-    for path in sorted(models.glob("*/prompt_pack.json")):
+    loaders = [default_pack] + [
+        functools.partial(PromptPack.from_file, path)
+        for path in sorted(models.glob("*/prompt_pack.json"))
+    ]
+    found = []
+    for load in loaders:
         try:
-            found.append(PromptPack.from_file(path))
-        except PromptPackError:
+            found.append(load())
+        except Exception:  # noqa: BLE001 - see the docstring
             continue
     return [
         f"{p.name} ({'default for chat models' if p.name == 'default-chat' else 'model pack'})"

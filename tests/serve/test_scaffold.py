@@ -368,6 +368,29 @@ def test_bad_input_gets_an_openai_style_4xx_naming_what_is_accepted(url, body, s
     assert error["type"] == "invalid_request_error"
 
 
+def _unreadable_pack():
+    raise OSError(5, "Input/output error")  # e.g. the file read while it is rewritten
+
+
+def _strategy_module_fails():
+    raise ImportError("a built-in strategy module failed to import")
+
+
+@pytest.mark.parametrize("broken", [_unreadable_pack, _strategy_module_fails])
+def test_a_missing_role_is_a_400_even_when_the_hint_cannot_be_built(url, monkeypatch, broken):
+    # Case 13 above is the one bad input whose message lists the packs that have the role,
+    # read (and, for the default pack, built from every built-in strategy module) while the
+    # request is answered; anything failing there turned its 400 into a 500.
+    from thinkfast.orchestrator import roster
+
+    name = "default_pack" if broken is _unreadable_pack else "_builtin_templates"
+    monkeypatch.setattr(roster, name, broken)
+    body = _bad(f"test_needs_planner/{MODEL}")
+    response = httpx.post(url + "/chat/completions", content=json.dumps(body), timeout=30)
+    assert response.status_code == 400, response.text
+    assert "no role 'planner'" in response.json()["error"]["message"]
+
+
 def test_scaffolded_completions_refuse_token_ids(url):
     body = {"model": f"single/{MODEL}", "prompt": [1, 2, 3]}
     response = httpx.post(url + "/completions", json=body, timeout=30)
