@@ -162,10 +162,15 @@ async def test_a_unit_out_of_attempts_is_logged_as_an_error_not_dropped(ray_runt
 # whole sweep takes under a second once records flow, so polling the log and then sending
 # SIGINT raced the driver: a test process stalled that long under load signalled a driver
 # that had already finished (exit 0, all 16 records) or was printing its summary.
+# It also puts SIGINT back to Python's default: a test run launched in the background
+# (nohup, a CI runner) starts with SIGINT ignored, which the driver would inherit, and
+# then a Ctrl-C does nothing, where at a terminal it interrupts.
 STOPPING_DRIVER = """
 import os, signal, sys
 from thinkfast.evals.log import LogWriter
 from thinkfast.cli import main
+
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 write, written = LogWriter.write, []
 
