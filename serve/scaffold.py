@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextvars import ContextVar
@@ -148,7 +149,9 @@ class DrafterEngine(Engine):
         return self.base.describe()
 
 
-_CHECKED: set[tuple[int, str, str]] = set()
+# configurations that passed `Scaffold.check`, per engine object (not its id(): a wrapper
+# evicted from _DRAFTERS may be freed and its address reused by another engine)
+_CHECKED: weakref.WeakKeyDictionary[Engine, set[tuple[str, str, str]]] = weakref.WeakKeyDictionary()
 _DRAFTERS: OrderedDict[tuple[int, str], DrafterEngine] = OrderedDict()
 
 
@@ -243,16 +246,17 @@ class Scaffold:
     def check(self) -> None:
         """Roles, budget and profile, checked before anything runs (4xx on failure);
         a configuration that passed once is not checked again."""
-        key = (id(self.engine), self.strategy.cache_key(), json.dumps(self.spec.budget))
-        if key in _CHECKED:
+        key = (self.strategy.name, self.strategy.cache_key(), json.dumps(self.spec.budget))
+        passed = _CHECKED.setdefault(self.engine, set())
+        if key in passed:
             return
         try:
             run_context(self.engine, strategy=self.strategy, **self._options(0))
         except Exception as exc:
             raise scaffold_error(exc) from None
-        if len(_CHECKED) > 1024:
-            _CHECKED.clear()
-        _CHECKED.add(key)
+        if len(passed) > 1024:
+            passed.clear()
+        passed.add(key)
 
     async def events(
         self, questions: Sequence[str], *, tokens: bool = True
