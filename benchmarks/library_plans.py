@@ -61,7 +61,8 @@ def v2_configs() -> list[tuple[str, str, dict]]:
     step = {"verifier": "step", "delimiter": ", "}  # v2's pack defines no delimiter yet
     for w, e in ((1, 2), (2, 2)):
         out.append((f"beam step w={w} e={e}", "beam", {"width": w, "expansions": e, **step}))
-    out.append(("beam equations w=2 e=2", "beam", {"width": 2, "expansions": 2, **STEP}))
+    for w in (2, 4):  # w=4: the 16x point, added after the first 400-problem pass
+        out.append((f"beam equations w={w} e=2", "beam", {"width": w, "expansions": 2, **STEP}))
     for p in (2, 4):
         out.append((f"particle step p={p}", "particle", {"particles": p, **step}))
     out.append(("particle equations p=4", "particle", {"particles": 4, **STEP}))
