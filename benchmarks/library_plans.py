@@ -2,8 +2,8 @@
 
 `v1`: the roles arith-tiny v1 could play (step search with the programmatic `equations`
 verifier, moa by vote); `v2`: arith-tiny v2's own step verifier, aggregator, debater and
-thinking extension; `chat`: a chat model with the default chat pack, on two-digit
-additions asked in words. Each entry is (label, strategy, options); the budget level
+thinking extension; `chat`: a chat model with the default chat pack, on additions
+asked in words (`--digits`). Each entry is (label, strategy, options); the budget level
 (2x/4x/8x/16x single's tokens) is assigned from the tokens measured, not from the plan.
 """
 
@@ -120,21 +120,15 @@ class AdditionQuestion:
     answer: int
 
 
-def addition_questions(count: int, seed: int = 0) -> list[AdditionQuestion]:
-    """Two-digit additions in words, the questions of benchmarks/smollm2_scaffolding.py
-    (same generator and seed, so the first 24 are the ones measured there)."""
+def addition_questions(count: int, seed: int = 0, digits: int = 2) -> list[AdditionQuestion]:
+    """Additions of two `digits`-digit numbers in words. With two digits and seed 0 these
+    are the questions of benchmarks/smollm2_scaffolding.py (same generator and seed)."""
     rng = random.Random(seed)
+    low, high = (1, 9) if digits == 1 else (10 ** (digits - 1), 10**digits - 1)
     out = []
     for i in range(count):
-        a, b = rng.randint(10, 99), rng.randint(10, 99)
-        out.append(AdditionQuestion(level=2, seed=i, question=f"What is {a} + {b}?", answer=a + b))
+        a, b = rng.randint(low, high), rng.randint(low, high)
+        out.append(
+            AdditionQuestion(level=digits, seed=i, question=f"What is {a} + {b}?", answer=a + b)
+        )
     return out
-
-
-WAITING = {
-    "debate": "needs the debate role (arith-tiny v2)",
-    "usc": "needs the usc role: a chat model (SmolLM2 with the default pack; not run on this CPU)",
-    "think_longer": "needs think_more + thinking_end (arith-tiny v2)",
-    "moa (aggregator)": "needs the aggregate role (arith-tiny v2); run here with the vote",
-    "beam/particle step verifier": "needs verify_step (arith-tiny v2); run here with equations",
-}

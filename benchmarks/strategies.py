@@ -70,9 +70,12 @@ def parse_args(argv=None):
         default="v1",
         choices=("v1", "v2", "chat"),
         help="--library: v2 adds arith-tiny v2's roles; chat: a chat model (e.g. --model "
-        "smollm2-135m) on --limit two-digit additions (benchmarks/library_plans.py)",
+        "smollm2-135m) on --limit additions of --digits digits (benchmarks/library_plans.py)",
     )
     p.add_argument("--only", default=None, help="--library: only these strategies (comma list)")
+    p.add_argument(
+        "--digits", type=int, default=2, choices=(1, 2, 3), help="--plan chat: addend digits"
+    )
     p.add_argument("--plot", default=None, help="--library: draw the accuracy/cost plot here")
     p.add_argument(
         "--rows", default=None, help="--library: append each query's row here (JSON lines)"

@@ -77,7 +77,7 @@ async def run_library(args) -> list[dict]:
 
     engine = LocalEngine(args.model, hardware=("cs3", "h100"))
     if args.plan == "chat":  # one group: --limit questions
-        by_level = [addition_questions(args.limit, args.seed)]
+        by_level = [addition_questions(args.limit, args.seed, args.digits)]
     else:
         by_level = [make_problems(int(lv), "eval", args.limit) for lv in args.levels.split(",")]
     # interleaved (L1 #0, L2 #0, ... L1 #1 ...): a sweep cut short still covers every level
