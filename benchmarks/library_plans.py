@@ -132,3 +132,12 @@ def addition_questions(count: int, seed: int = 0, digits: int = 2) -> list[Addit
             AdditionQuestion(level=digits, seed=i, question=f"What is {a} + {b}?", answer=a + b)
         )
     return out
+
+
+WAITING = {
+    "debate": "needs the debate role (arith-tiny v2)",
+    "usc": "needs the usc role: a chat model (SmolLM2 with the default pack; not run on this CPU)",
+    "think_longer": "needs think_more + thinking_end (arith-tiny v2)",
+    "moa (aggregator)": "needs the aggregate role (arith-tiny v2); run here with the vote",
+    "beam/particle step verifier": "needs verify_step (arith-tiny v2); run here with equations",
+}
