@@ -32,6 +32,16 @@ from library_plans import WAITING, addition_questions, plan_configs
 LEVELS = (2, 4, 8, 16)
 
 
+def _key(problem) -> str:
+    """A problem's identity: a question may be asked twice (one-digit additions repeat)."""
+    return f"{problem.level}-{problem.seed}"
+
+
+def row_key(row: dict) -> str:
+    """The problem a row answers."""
+    return row["key"]
+
+
 def _row(problem, label, strategy, answer, timing: bool) -> dict:
     truth = str(problem.answer)
     by_role = {role: u.total_tokens for role, u in answer.usage.by_role.items()}
@@ -41,6 +51,7 @@ def _row(problem, label, strategy, answer, timing: bool) -> dict:
         "strategy": strategy,
         "level": problem.level,
         "question": problem.question,
+        "key": _key(problem),
         "correct": answer.answer == truth,
         "tokens": answer.usage.total.total_tokens,
         "by_role": by_role,
@@ -86,12 +97,12 @@ async def run_library(args) -> list[dict]:
     await athink(problems[0].question, "single", engine)  # warm up
     rows = read_rows(args.rows)
     # a rerun with the same rows file resumes: queries it already holds are not run again
-    done = {(r["question"], r["config"], r["timing"]) for r in rows}
+    done = {(row_key(r), r["config"], r["timing"]) for r in rows}
     sink = open(args.rows, "a", encoding="utf-8") if args.rows else None  # noqa: SIM115
     started = time.perf_counter()
 
     async def one(problem, label, strategy, options, gate, timing=False):
-        if (problem.question, label, timing) in done:
+        if (_key(problem), label, timing) in done:
             return
         async with gate:
             answer = await athink(
@@ -128,13 +139,13 @@ def complete_rows(rows: list[dict]) -> list[dict]:
     seen = defaultdict(set)
     for r in rows:
         if not r["timing"]:
-            seen[r["question"]].add(r["config"])
+            seen[row_key(r)].add(r["config"])
     done = {q for q, c in seen.items() if c == configs}
-    return [r for r in rows if r["timing"] or r["question"] in done]
+    return [r for r in rows if r["timing"] or row_key(r) in done]
 
 
 def _scores(rows, label) -> dict[str, list[float]]:
-    return {r["question"]: [float(r["correct"])] for r in rows if r["config"] == label}
+    return {row_key(r): [float(r["correct"])] for r in rows if r["config"] == label}
 
 
 def summarize_library(rows: list[dict], args) -> tuple[str, list[dict]]:
@@ -263,7 +274,7 @@ def summarize_library(rows: list[dict], args) -> tuple[str, list[dict]]:
         )
     n_problems = stats[0]["n"]
     per_level = Counter(r["level"] for r in acc_rows if r["config"] == "single")
-    n_timed = len({r["question"] for r in time_rows})
+    n_timed = len({row_key(r) for r in time_rows})
     lines.append(
         f"{n_problems} problems per configuration (per level: "
         f"{', '.join(f'L{k} {v}' for k, v in sorted(per_level.items()))}); wall/crit/sum from "
