@@ -25,10 +25,8 @@ the same model), written into every ledger record and candidate it produced.
 from __future__ import annotations
 
 import functools
-import importlib
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,29 +47,11 @@ _packs: weakref.WeakKeyDictionary[Engine, PromptPack] = weakref.WeakKeyDictionar
 
 
 def default_pack() -> PromptPack:
-    """The natural-language pack for chat models that bring none of their own: the roles
-    in `default_pack.json`, and the templates the built-in strategies ship for the roles
-    they introduce (`aggregate`, `debate`, ...), which are written only in the strategy's
-    module. The file's own template for such a role wins (its `verify_step` adds a
-    grammar)."""
-    pack = PromptPack.from_file(Path(__file__).with_name("default_pack.json"))
-    return pack.with_defaults(_builtin_templates())
-
-
-@cache
-def _builtin_templates() -> dict[str, RolePrompt]:
-    """The built-in strategies' default templates, in the order the strategies are
-    declared; read from their modules, not the registry, which a run-time
-    `@register_strategy` may have changed."""
-    from .strategy import builtin_strategies  # the strategies import this module
-
-    templates: dict[str, RolePrompt] = {}
-    for entry in builtin_strategies().values():
-        module, _, attr = entry.partition(":")
-        strategy = getattr(importlib.import_module(module), attr)
-        for role, prompt in strategy.default_prompts.items():
-            templates.setdefault(role, prompt)
-    return templates
+    """The natural-language pack for chat models that bring none of their own. It takes
+    default roles, so a role a strategy introduces (`aggregate`, `debate`, ...) is played
+    from the template that strategy ships (`Strategy.default_prompts`, the one place it is
+    written); the file keeps only roles it words its own way."""
+    return PromptPack.from_file(Path(__file__).with_name("default_pack.json"))
 
 
 def pack_for(engine: Engine) -> PromptPack:
@@ -244,7 +224,7 @@ class Roster:
             )
         else:
             message += "; add the role to the pack (or run a strategy that ships a default)"
-        having = packs_with_role(role)
+        having = packs_with_role(role, shipped=role in self.defaults)
         message += (
             f". Packs that have {role!r}: {', '.join(having)}"
             if having
@@ -253,13 +233,14 @@ class Roster:
         raise PromptPackError(message)
 
 
-def packs_with_role(role: str) -> list[str]:
+def packs_with_role(role: str, *, shipped: bool = False) -> list[str]:
     """Names of the known packs (the default chat pack, the shipped models' packs) that
-    have `role`: where to turn when a pack lacks it.
+    have `role`, or, when the strategy ships a template for it (`shipped`), take default
+    roles: where to turn when a pack lacks it.
 
-    Only a hint in the message of a missing-role error: a pack that cannot be read or
-    built now (a file being rewritten, a built-in strategy module that fails to import)
-    is left out, never raised, or it would replace the caller's error (a server's 400)."""
+    Only a hint in the message of a missing-role error: a pack that cannot be read now
+    (a file being rewritten) is left out, never raised, or it would replace the caller's
+    error (a server's 400)."""
     import thinkfast.engine
 
     models = Path(thinkfast.engine.__file__).parent / "models"
@@ -276,5 +257,5 @@ def packs_with_role(role: str) -> list[str]:
     return [
         f"{p.name} ({'default for chat models' if p.name == 'default-chat' else 'model pack'})"
         for p in found
-        if p.has_role(role)
+        if p.has_role(role) or (shipped and p.takes_default_roles)
     ]
