@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import openai
 import pytest
 from thinkfast.engine import LocalEngine
 from thinkfast.serve.server import ServerLimits, running_server
+from thinkfast.serve.upstream import upstream_engine
 from thinkfast_tests_fault_server import FaultServer
 
 
@@ -25,6 +27,22 @@ class WatchedFaultServer(FaultServer):
     async def _act(self, behaviour, request, reader, writer):
         self.arrived.set()
         return await super()._act(behaviour, request, reader, writer)
+
+    async def hang_up_mid_stream(self, model: str, messages: list[dict]) -> None:
+        """A streamed chat request for `model` through a server over this upstream; once
+        the scaffold's call has reached the upstream, the client hangs up; returns when
+        the upstream has seen the hang-up. Events, not polling or sleeps: a script that
+        hangs longer than any wait here makes a loaded machine only slower, never wrong."""
+        pool = upstream_engine([self.base_url], model="fault-model")
+        with running_server(pool) as url:
+            async with httpx.AsyncClient(timeout=60) as http:
+                body = {"model": model, "messages": messages, "stream": True}
+                async with http.stream("POST", url + "/chat/completions", json=body) as response:
+                    assert response.status_code == 200
+                    await asyncio.wait_for(self.arrived.wait(), timeout=30)
+                # leaving the block hangs up
+            await asyncio.wait_for(self.hung_up.wait(), timeout=30)
+        await pool.aclose()
 
 
 @pytest.fixture

@@ -7,9 +7,6 @@ contradicting tail."""
 
 from __future__ import annotations
 
-import asyncio
-
-import httpx
 import openai
 import pytest
 from thinkfast.serve.server import ServerLimits, running_server
@@ -175,15 +172,6 @@ async def test_an_answer_that_does_not_extend_the_streamed_text_ends_with_an_err
 async def test_a_client_hanging_up_mid_answer_cancels_the_streaming_call(watched_fault_server):
     """single's draft is an upstream stream (live tokens); a client gone cancels it."""
     async with watched_fault_server([Hang(60)]) as fault:
-        pool = upstream_engine([fault.base_url], model="fault-model")
-        with running_server(pool) as url:
-            async with httpx.AsyncClient(timeout=30) as http:
-                body = {"model": "single/fault-model", "messages": messages(), "stream": True}
-                async with http.stream("POST", url + "/chat/completions", json=body) as response:
-                    assert response.status_code == 200
-                    await asyncio.wait_for(fault.arrived.wait(), timeout=30)
-                # leaving the block hangs up
-            await asyncio.wait_for(fault.hung_up.wait(), timeout=30)
-        await pool.aclose()
+        await fault.hang_up_mid_stream("single/fault-model", messages())
     assert fault.abandoned == [1]
     assert fault.posts[0].body["stream"] is True  # the draft was streamed, not generated

@@ -146,24 +146,8 @@ async def test_a_saturated_upstream_gets_429_with_retry_after_not_a_hang():
 
 
 async def test_a_client_hanging_up_cancels_the_scaffolds_upstream_calls(watched_fault_server):
-    # Events, not polling or fixed sleeps: the upstream hangs for longer than any wait
-    # here, so on a loaded machine the test only gets slower, never wrong.
     async with watched_fault_server([Hang(60)]) as fault:
-        pool = upstream_engine([fault.base_url], model="fault-model")
-        with running_server(pool) as url:
-            async with httpx.AsyncClient(timeout=60) as http:
-                body = {
-                    "model": "best_of_n:n=4/fault-model",
-                    "messages": MESSAGES,
-                    "stream": True,
-                }
-                async with http.stream("POST", url + "/chat/completions", json=body) as response:
-                    assert response.status_code == 200
-                    # the drafts' call is at the upstream
-                    await asyncio.wait_for(fault.arrived.wait(), timeout=30)
-                # leaving the block hangs up
-            await asyncio.wait_for(fault.hung_up.wait(), timeout=30)
-        await pool.aclose()
+        await fault.hang_up_mid_stream("best_of_n:n=4/fault-model", MESSAGES)
     assert fault.abandoned == [1]
 
 
