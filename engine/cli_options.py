@@ -14,6 +14,8 @@ take the same options for where the model runs and what its latency is projected
     --pace PROFILE     stream no faster than PROFILE would
     --blas-threads N   BLAS threads of a local engine (default: $THINKFAST_BLAS_THREADS, else 1)
     --prefix-cache-mib N  KV a local engine keeps for prompt reuse (default 1024; 0: off)
+    --activations MODE  how a local engine's quantized weights multiply 2+ rows
+                       (int8x2, int8 or float32; docs/engine.md)
 
 It lives in the engine layer, beside the engines it builds, so the command module of
 every layer (engine/local/cli.py included) imports it with the arrows pointing down.
@@ -83,6 +85,13 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         default=1024,
         help="MiB of prompt KV a local engine keeps for reuse (default 1024; 0 turns it off)",
     )
+    group.add_argument(
+        "--activations",
+        choices=("int8x2", "int8", "float32"),
+        default="int8x2",
+        help="how a local engine's quantized weights multiply 2+ rows: int8x2 (default, "
+        "float32's accuracy), int8 (llama.cpp's, faster), float32",
+    )
 
 
 def take_positional_model(args: argparse.Namespace, positional: str | None) -> None:
@@ -124,6 +133,7 @@ def engine_from_args(args: argparse.Namespace) -> Engine:
             args.model or DEFAULT_MODEL,
             blas_threads=getattr(args, "blas_threads", None),
             prefix_cache_bytes=getattr(args, "prefix_cache_mib", 1024) << 20,
+            activations=getattr(args, "activations", "int8x2"),
             **settings,
         )
     resolve_emulation(engine)

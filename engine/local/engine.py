@@ -54,12 +54,16 @@ class LocalEngine(EmulatedEngine):
         prefix_cache_bytes: int = DEFAULT_PREFIX_CACHE_BYTES,
         blas_threads: int | None = None,
         weights: str = "auto",
+        activations: str = "int8x2",
     ) -> None:
         """`prefix_cache_bytes`: cap on the KV kept for reuse by later prompts (0: no prompt
         caching); `blas_threads`: numpy's BLAS threads while the engine computes (default
         $THINKFAST_BLAS_THREADS, else 1; docs/engine.md), also the quantized kernels' threads;
         `weights`: "auto" (GGUF blocks stay quantized, compiled kernels), "float32" (the
-        numpy reference path) or "int8" (float checkpoints quantized too), docs/gguf.md."""
+        numpy reference path) or "int8" (float checkpoints quantized too), docs/gguf.md;
+        `activations`: how quantized weights multiply a step of 2+ rows, "int8x2" (8-bit
+        integer products at float32's accuracy), "int8" (llama.cpp's, faster, ~1% error
+        per product) or "float32" (docs/engine.md)."""
         if max_batch_tokens < 1:
             raise InvalidRequestError(f"max_batch_tokens must be >= 1, got {max_batch_tokens}")
         if isinstance(prefix_cache_bytes, bool) or not isinstance(prefix_cache_bytes, int):
@@ -72,10 +76,13 @@ class LocalEngine(EmulatedEngine):
                 f"got {prefix_cache_bytes}"
             )
         self.blas_threads = blas_threads_from(blas_threads)
+        quant.check_activations(activations)  # before the minutes a load can take
         self.checkpoint: Checkpoint = load_checkpoint(model)
         self.args = ModelArgs.from_hf(self.checkpoint.config)
         quant.set_threads(self.blas_threads)
-        self.model = Transformer(self.args, self.checkpoint.weights, weight_format=weights)
+        self.model = Transformer(
+            self.args, self.checkpoint.weights, weight_format=weights, activations=activations
+        )
         self.codec = TextCodec(self.checkpoint)
         self.tokenizer = self.checkpoint.tokenizer
         self.model_name = self.checkpoint.name

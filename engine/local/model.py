@@ -123,15 +123,23 @@ class KVCache:
 
 class Transformer:
     def __init__(
-        self, args: ModelArgs, weights: dict[str, np.ndarray], weight_format: str = "float32"
+        self,
+        args: ModelArgs,
+        weights: dict[str, np.ndarray],
+        weight_format: str = "float32",
+        activations: str = "int8x2",
     ) -> None:
         """`weight_format` (quant/build.py): "float32", or "auto" / "int8" to keep matrices
-        in quantized blocks applied by compiled kernels (QuantizedMatrix stands for Linear)."""
+        in quantized blocks applied by compiled kernels (QuantizedMatrix stands for Linear);
+        `activations`: how those multiply 2+ rows ("int8x2", "int8", "float32")."""
         self.args = args
         self.weight_format = quant_build.check_mode(weight_format)
+        self.activations = quant_build.check_activations(activations)
         w = _Weights(weights, args)
         vd = (args.vocab_size, args.dim)
-        embed = quant_build.embedding(weights, "model.embed_tokens.weight", vd, weight_format)
+        embed = quant_build.embedding(
+            weights, "model.embed_tokens.weight", vd, weight_format, activations
+        )
         self.embed = embed if embed is not None else w.take("model.embed_tokens.weight", vd)
         self.layers = [self._layer(w, i) for i in range(args.n_layers)]
         self.norm = w.take("model.norm.weight", (args.dim,))
@@ -188,7 +196,9 @@ class Transformer:
 
     def _linear(self, w: _Weights, names: list[str], shapes: list[tuple[int, int]], bias):
         """One (fused) projection: quantized blocks where the weights mode allows, else float32."""
-        fused = quant_build.linear(w.weights, names, shapes, bias, self.weight_format)
+        fused = quant_build.linear(
+            w.weights, names, shapes, bias, self.weight_format, self.activations
+        )
         if fused is not None:
             return fused
         return Linear(

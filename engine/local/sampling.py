@@ -67,10 +67,31 @@ def _uniforms(rngs: list[np.random.Generator]) -> np.ndarray:
 
 
 def _draw(probs: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Inverse-CDF draw per row; probs need not be normalised."""
-    cdf = np.cumsum(probs, axis=1, dtype=np.float64)
-    idx = (cdf < (u * cdf[:, -1])[:, None]).sum(axis=1)
-    return np.minimum(idx, probs.shape[1] - 1)
+    """Inverse-CDF draw per row; probs need not be normalised.
+
+    In two levels: the running mass of chunks of CHUNK tokens, then a cumulative sum inside
+    the one chunk the draw lands in. A float64 cumsum over the whole vocabulary cost 1.5 ms
+    a step for 8 rows of SmolLM2's 49,152 tokens, as much as a fifth of the model's step.
+    """
+    b, vocab = probs.shape
+    chunks = -(-vocab // CHUNK)
+    padded = np.zeros((b, chunks * CHUNK), dtype=np.float32)
+    padded[:, :vocab] = probs
+    mass = np.cumsum(padded.reshape(b, chunks, CHUNK).sum(axis=2, dtype=np.float64), axis=1)
+    target = u * mass[:, -1]
+    out = np.empty(b, dtype=np.int64)
+    for r in range(b):
+        c = min(int(np.searchsorted(mass[r], target[r], side="left")), chunks - 1)
+        before = mass[r, c - 1] if c else 0.0
+        chunk = padded[r, c * CHUNK : (c + 1) * CHUNK]
+        i = int(np.searchsorted(before + np.cumsum(chunk, dtype=np.float64), target[r]))
+        if i == CHUNK:  # the two sums rounded apart: the chunk's last token with mass
+            i = int(np.flatnonzero(chunk)[-1])
+        out[r] = c * CHUNK + i
+    return out
+
+
+CHUNK = 1024
 
 
 def _sample_plain(logits: np.ndarray, p: SamplingParams) -> np.ndarray:

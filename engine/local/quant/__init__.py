@@ -9,14 +9,17 @@ first used; without it the model keeps the float32 numpy path (see runtime.warn_
 from __future__ import annotations
 
 from .blocks import SUPPORTED, Blocks, decode, quantize_int8
+from .build import ACTIVATION_MODES, check_activations
 from .runtime import available, set_threads, threads, warn_fallback
 from .weights import QuantizedMatrix
 
 __all__ = [
+    "ACTIVATION_MODES",
     "SUPPORTED",
     "Blocks",
     "QuantizedMatrix",
     "available",
+    "check_activations",
     "decode",
     "quantize_int8",
     "set_threads",

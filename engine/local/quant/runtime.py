@@ -91,12 +91,42 @@ def set_threads(n: int) -> None:
 def variant(kind: str) -> tuple:
     """(rows1, rowsn, dequantize) kernels for a weight kind, serial or parallel."""
     k = kernels()
+    return k.PARALLEL[kind] if _parallel() else k.SERIAL[kind]
+
+
+def integer_variant(kind: str):
+    """The 8-bit dot-product kernel for 2+ rows of a weight kind, or None where this CPU
+    has no such instruction (simd.DOT) or it cannot take the kind (AVX2's 16-bit pairs
+    saturate on signed 8-bit weights)."""
+    k = integer_kernels()
+    if k is None or kind not in k.SERIAL:
+        return None
+    return k.PARALLEL[kind] if _parallel() else k.SERIAL[kind]
+
+
+def integer_kernels() -> ModuleType | None:
+    """The int_kernels module, or None where the CPU has no 8-bit dot product."""
+    if "integer" not in _state:
+        kernels()
+        from . import simd
+
+        if simd.available():
+            from . import int_kernels
+
+            _state["integer"] = int_kernels
+        else:
+            _state["integer"] = None
+    return _state["integer"]  # type: ignore[return-value]
+
+
+def _parallel() -> bool:
+    """False for one thread; else numba's pool set to the thread count, and True."""
     n = threads()
     if n == 1:
-        return k.SERIAL[kind]
+        return False
     import numba
 
     n = min(n, numba.config.NUMBA_NUM_THREADS)
     if numba.get_num_threads() != n:
         numba.set_num_threads(n)
-    return k.PARALLEL[kind]
+    return True

@@ -18,15 +18,21 @@ __all__ = ["QuantizedMatrix", "QuantizedStack"]
 
 F32 = np.float32
 TILE = 64  # output rows per tile: the kernels' vector lanes
-GEMM_ROWS = 64  # from this many rows on, dequantize tiles and use one BLAS GEMM (the fused
-# kernel was measured faster up to 48 rows of SmolLM2's matrices, the GEMM from about 80)
 GEMM_CHUNK_BYTES = 4 << 20  # float32 scratch per GEMM chunk
+GROUP = 4  # the integer kernels take rows in fours (int_kernels)
+# From this many rows on, dequantize tiles and run one BLAS GEMM, per activations mode
+# (measured on SmolLM2's matrices, BENCHMARKS.md): the float32 kernels beat the GEMM up to
+# about 48 rows; the int8x2 kernels up to about 200; the int8 ones were still 1.8-2.3x
+# faster at 256 rows, the largest measured, so they take any number.
+GEMM_ROWS = {"float32": 64, "int8x2": 192, "int8": 1 << 62}
 
 
 class QuantizedMatrix:
     """W [OUT, IN] as tiles: values q [tiles, IN / block, 16 | block, TILE], d and m
     [tiles, IN / block, TILE] (see kernels.py for why rows are the fastest axis), as
     float16 bits (uint16) when that is exact, else float32."""
+
+    activations = "int8x2"  # how 2+ rows are multiplied (build.ACTIVATION_MODES)
 
     def __init__(self, blocks: Blocks, bias: np.ndarray | None = None) -> None:
         rows = blocks.values.shape[0]
@@ -108,23 +114,35 @@ class QuantizedMatrix:
         """x [N, IN] float32 -> [N, OUT] float32."""
         x = np.ascontiguousarray(x, dtype=F32)
         n = x.shape[0]
-        if n >= GEMM_ROWS:
+        integer = None if self.activations == "float32" else runtime.integer_variant(self.kind)
+        if n >= GEMM_ROWS[self.activations if integer else "float32"]:
             y = self._gemm(x)
+        elif n == 1:  # bound by memory: float32 activations cost nothing here
+            y = self._one_row(x)
+        elif integer:  # 8-bit activations, with their rounding residual for int8x2
+            residual = self.activations == "int8x2"
+            y = np.empty((-(-n * (1 + residual) // GROUP) * GROUP, self._width), dtype=F32)
+            flat = self.q.reshape(-1), self.d.reshape(-1), self.m.reshape(-1)
+            integer(*flat, x, y, *(() if self.kind == "u4" else (self.block,)), residual)
+            y = y[:n, : self.n_out]
         else:
-            y = self._fused(x)
+            y = np.empty((n, self._width), dtype=F32)
+            runtime.variant(self.kind)[1](self.q, self.d, self.m, x, y)
+            y = y[:, : self.n_out]
         if self.b is not None:
             y += self.b
         return y
 
-    def _fused(self, x: np.ndarray) -> np.ndarray:
-        rows1, rowsn, _ = runtime.variant(self.kind)
-        n = x.shape[0]
-        out = np.empty((n, self.q.shape[0] * TILE), dtype=F32)
-        if n == 1:  # one row: raw products scaled per block (see kernels._u4_rows1)
-            rows1(self.q, self.d, self.m, x[0], out[0])
-        else:
-            rowsn(self.q, self.d, self.m, x, out)
-        return out[:, : self.n_out] if out.shape[1] != self.n_out else out
+    @property
+    def _width(self) -> int:
+        """OUT padded to whole tiles (what the kernels write)."""
+        return self.q.shape[0] * TILE
+
+    def _one_row(self, x: np.ndarray) -> np.ndarray:
+        """Raw products scaled per block (see kernels._u4_rows1)."""
+        y = np.empty((1, self._width), dtype=F32)
+        runtime.variant(self.kind)[0](self.q, self.d, self.m, x[0], y[0])
+        return y[:, : self.n_out]
 
     def _gemm(self, x: np.ndarray) -> np.ndarray:
         _, _, dequantize = runtime.variant(self.kind)
