@@ -38,6 +38,7 @@ from .simd import (
     low_nibbles,
     mul,
     quads,
+    shift_add,
     splat_byte,
     splat_float,
     splat_quad,
@@ -53,16 +54,18 @@ LANES = 16  # weight rows per vector
 
 @njit(**_FLAGS)
 def quantize_rows(x, block, offset, npad, residual):
-    """x [n, IN] -> (q [npad, IN] as int8 (offset 0) or uint8 (offset 128), dx and the
-    float block sums [npad, nb]); rows past n are zero (their outputs are dropped). With
-    `residual`, rows n..2n-1 hold what rounding lost, x / dx - q, as int8 of scale dx / 254
-    (and no block sums): the two rows' products added give ~15-bit activations."""
+    """x [n, IN] -> (the int8 activations as int32 quads [npad * IN / 4], their scales dx
+    and the float block sums [npad, nb]); rows past n are zero. `offset` 128 stores them
+    unsigned (+128). With `residual`, rows go in groups of 8: 4 rows, then what rounding
+    lost from each of them, x / dx - q, in steps of 1/256 (the kernel adds 256 q + r in
+    int32 and scales by dx / 256, which is what these rows' dx hold): ~15-bit activations."""
     n, width = x.shape
     nb = width // block
     q = np.zeros((npad, width), np.int8)
     dx = np.zeros((npad, nb), np.float32)
     xs = np.zeros((npad, nb), np.float32)
     for k in range(n):
+        row = (k // 4) * 8 + k % 4 if residual else k
         for b in range(nb):
             seg = x[k, b * block : (b + 1) * block]
             amax = np.float32(0.0)
@@ -70,18 +73,18 @@ def quantize_rows(x, block, offset, npad, residual):
             for j in range(block):  # branch-free loops over one block: LLVM vectorises them
                 amax = max(amax, abs(seg[j]))
                 total += seg[j]
-            xs[k, b] = total
-            dx[k, b] = amax / np.float32(127.0)
+            xs[row, b] = total
+            dx[row, b] = amax / np.float32(127.0 * 256.0 if residual else 127.0)
             inv = np.float32(127.0) / amax if amax > 0 else np.float32(0.0)
-            high = q[k, b * block : (b + 1) * block]
+            high = q[row, b * block : (b + 1) * block]
             for j in range(block):
                 high[j] = np.int8(np.rint(seg[j] * inv))
             if residual:
-                dx[n + k, b] = dx[k, b] / np.float32(254.0)
-                low = q[n + k, b * block : (b + 1) * block]
+                low = q[row + 4, b * block : (b + 1) * block]
                 for j in range(block):
                     v = seg[j] * inv
-                    low[j] = np.int8(np.rint((v - np.rint(v)) * np.float32(254.0)))
+                    r = np.rint((v - np.rint(v)) * np.float32(256.0))  # within +-128
+                    low[j] = np.int8(min(max(r, np.float32(-127.0)), np.float32(127.0)))
     quads = q.reshape(-1).view(np.int32)
     if offset:  # + 128 on every byte is flipping its top bit
         for i in range(quads.shape[0]):
@@ -89,19 +92,13 @@ def quantize_rows(x, block, offset, npad, residual):
     return quads, dx, xs
 
 
-@njit(inline="always", **_FLAGS)
-def _fold_residual(out, n, residual):
-    """Add the residual rows' products (rows n..2n-1) into rows 0..n-1."""
-    if residual:
-        for k in range(n):
-            out[k] += out[n + k]
-
-
-def _u4_rowsn_int(q, d, m, x, result, residual):
-    """x [n, IN] float32 -> result [npad, OUT padded] (npad: rows rounded up to 4). q, d, m:
-    the u4 tiles and scales flat. Block b of a tile: 16 bytes x W rows, byte j holding
-    inputs j | j + 16 of each row; the activations go in as int32 quads of int8."""
-    npad, orow = result.shape
+def _u4_rowsn_int(q, d, m, x, result):
+    """x [n, IN] float32 -> result [n rounded up to 4, OUT padded]. q, d, m: the u4 tiles
+    and scales flat. Block b of a tile: 16 bytes x W rows, byte j holding inputs j | j + 16
+    of each row; the activations go in as int32 quads of int8."""
+    rows, orow = result.shape
+    residual = RESIDUAL
+    npad = 2 * rows if residual else rows  # activation rows
     tiles, nb = orow // W, x.shape[1] // 32
     xq, dx, xs = quantize_rows(x, 32, 0, npad, residual)
     out = result.reshape(-1)
@@ -124,20 +121,27 @@ def _u4_rowsn_int(q, d, m, x, result, residual):
                             e = _u4_dots(e, lo, hi, xq, p + 4 * qrow, qrow)
                     s = (t * nb + b) * W + rv
                     dv, mv = load_floats(d, s), load_floats(m, s)
-                    f = _scale4(f, a, none, dv, mv, dx, xs, k, b)
+                    if residual:  # e: the rounding residual of a's rows, 1/256 steps
+                        f = _scale4(f, _combine4(a, e, none), none, dv, mv, dx, xs, k, b)
+                    else:
+                        f = _scale4(f, a, none, dv, mv, dx, xs, k, b)
+                        if eight:
+                            h = _scale4(h, e, none, dv, mv, dx, xs, k + 4, b)
+                o = t * W + rv
+                if residual:  # the 8 activation rows were 4 rows and their residuals
+                    _store4(out, (k // 2) * orow + o, orow, f)
+                else:
+                    _store4(out, k * orow + o, orow, f)
                     if eight:
-                        h = _scale4(h, e, none, dv, mv, dx, xs, k + 4, b)
-                o = k * orow + t * W + rv
-                _store4(out, o, orow, f)
-                if eight:
-                    _store4(out, o + 4 * orow, orow, h)
-    _fold_residual(result, x.shape[0], residual)
+                        _store4(out, (k + 4) * orow + o, orow, h)
 
 
-def _i8_rowsn_int(q, d, m, x, result, block, residual):
+def _i8_rowsn_int(q, d, m, x, result, block):
     """As `_u4_rowsn_int` for signed 8-bit values (blocks of 32 or 16, one value a byte)
     against activations stored unsigned (+128); `m` is empty when the type has no offset."""
-    npad, orow = result.shape
+    rows, orow = result.shape
+    residual = RESIDUAL
+    npad = 2 * rows if residual else rows
     tiles, nb = orow // W, x.shape[1] // block
     xq, dx, xs = quantize_rows(x, block, 128, npad, residual)
     out = result.reshape(-1)
@@ -165,14 +169,19 @@ def _i8_rowsn_int(q, d, m, x, result, block, residual):
                     s = (t * nb + b) * W + rv
                     dv = load_floats(d, s)
                     mv = load_floats(m, s) if has_min else zero_floats()
-                    f = _scale4(f, a, c, dv, mv, dx, xs, k, b)
+                    if residual:  # e: the rounding residual of a's rows, 1/256 steps
+                        f = _scale4(f, _combine4(a, e, c), none, dv, mv, dx, xs, k, b)
+                    else:
+                        f = _scale4(f, a, c, dv, mv, dx, xs, k, b)
+                        if eight:
+                            h = _scale4(h, e, c, dv, mv, dx, xs, k + 4, b)
+                o = t * W + rv
+                if residual:  # the 8 activation rows were 4 rows and their residuals
+                    _store4(out, (k // 2) * orow + o, orow, f)
+                else:
+                    _store4(out, k * orow + o, orow, f)
                     if eight:
-                        h = _scale4(h, e, c, dv, mv, dx, xs, k + 4, b)
-                o = k * orow + t * W + rv
-                _store4(out, o, orow, f)
-                if eight:
-                    _store4(out, o + 4 * orow, orow, h)
-    _fold_residual(result, x.shape[0], residual)
+                        _store4(out, (k + 4) * orow + o, orow, h)
 
 
 # Four activation rows at a time, as tuples of vectors (LLVM keeps them in registers). A
@@ -207,6 +216,19 @@ def _i8_dots(a, w, xq, p, qrow):
 
 
 @njit(inline="always", **_FLAGS)
+def _combine4(a, e, c):
+    """256 (a - c) + (e - c): a row's int8 sums and its residual's (1/256 steps) in one."""
+    a0, a1, a2, a3 = a
+    e0, e1, e2, e3 = e
+    return (
+        shift_add(sub_ints(a0, c), sub_ints(e0, c)),
+        shift_add(sub_ints(a1, c), sub_ints(e1, c)),
+        shift_add(sub_ints(a2, c), sub_ints(e2, c)),
+        shift_add(sub_ints(a3, c), sub_ints(e3, c)),
+    )
+
+
+@njit(inline="always", **_FLAGS)
 def _scale4(f, a, c, dv, mv, dx, xs, k, b):
     """f + d * dx * (a - c) + m * xs for rows k..k+3: a block's integer sums into the rows'
     float outputs (c: the i8 kernels' offset correction, zero for u4)."""
@@ -237,5 +259,15 @@ def _store4(out, o, orow, f):
 # weights (2 * 15 * 128 < 2^15), not for 8-bit ones against activations + 128, which keep
 # the float32 kernels there.
 _KINDS = {"u4": _u4_rowsn_int, "i8": _i8_rowsn_int} if DOT == "vnni" else {"u4": _u4_rowsn_int}
-SERIAL = {kind: _variant(fn, False) for kind, fn in _KINDS.items()}
-PARALLEL = {kind: _variant(fn, True) for kind, fn in _KINDS.items()}
+RESIDUAL = False  # each compiled copy below sees its own value, a compile-time constant:
+# as an argument, the branches it decides made LLVM spill the accumulators (1.35x slower)
+SERIAL = {
+    (kind, residual): _variant(fn, False, {"RESIDUAL": residual})
+    for kind, fn in _KINDS.items()
+    for residual in (False, True)
+}
+PARALLEL = {
+    (kind, residual): _variant(fn, True, {"RESIDUAL": residual})
+    for kind, fn in _KINDS.items()
+    for residual in (False, True)
+}

@@ -383,15 +383,17 @@ def _block_sums(x, block, nb):
     return out
 
 
-def _variant(fn, parallel: bool):
-    """A jitted copy of `fn`; the parallel one gets its own name so the disk caches differ."""
-    if not parallel:
+def _variant(fn, parallel: bool, constants: dict | None = None):
+    """A jitted copy of `fn`, parallel or not, seeing `constants` as its globals' values
+    (compile-time constants to numba); each copy gets its own name, so its own disk cache."""
+    if not parallel and not constants:
         return njit(**_FLAGS)(fn)
-    name = fn.__name__ + "_parallel"
+    suffix = "".join(f"_{k}_{v}" for k, v in (constants or {}).items())
+    name = fn.__name__ + suffix + ("_parallel" if parallel else "")
     code = fn.__code__.replace(co_name=name, co_qualname=name)
-    clone = types.FunctionType(code, fn.__globals__, name)
+    clone = types.FunctionType(code, {**fn.__globals__, **(constants or {})}, name)
     clone.__qualname__ = name
-    return njit(parallel=True, **_FLAGS)(clone)
+    return njit(parallel=parallel, **_FLAGS)(clone)
 
 
 _KERNELS = {

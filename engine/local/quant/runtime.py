@@ -94,14 +94,14 @@ def variant(kind: str) -> tuple:
     return k.PARALLEL[kind] if _parallel() else k.SERIAL[kind]
 
 
-def integer_variant(kind: str):
-    """The 8-bit dot-product kernel for 2+ rows of a weight kind, or None where this CPU
-    has no such instruction (simd.DOT) or it cannot take the kind (AVX2's 16-bit pairs
-    saturate on signed 8-bit weights)."""
+def integer_variant(kind: str, residual: bool = True):
+    """The 8-bit dot-product kernel for 2+ rows of a weight kind (with the activations'
+    rounding residual: int8x2), or None where this CPU has no such instruction (simd.DOT)
+    or it cannot take the kind (AVX2's 16-bit pairs saturate on signed 8-bit weights)."""
     k = integer_kernels()
-    if k is None or kind not in k.SERIAL:
+    if k is None or (kind, residual) not in k.SERIAL:
         return None
-    return k.PARALLEL[kind] if _parallel() else k.SERIAL[kind]
+    return k.PARALLEL[kind, residual] if _parallel() else k.SERIAL[kind, residual]
 
 
 def integer_kernels() -> ModuleType | None:

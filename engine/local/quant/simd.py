@@ -202,6 +202,18 @@ def sub_ints(typingctx, a, b):
 
 
 @intrinsic
+def shift_add(typingctx, a, b):
+    """256 a + b: an int8 value's sum and its residual's (1/256 steps) as one int32."""
+    if (a, b) != (ints16, ints16):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.add(builder.shl(args[0], _splat(builder, _I32(8), V32)), args[1])
+
+    return ints16(a, b), codegen
+
+
+@intrinsic
 def splat_byte(typingctx, value):
     """A constant byte repeated 64 times (the +128 offset of unsigned activations)."""
     if not isinstance(value, types.IntegerLiteral):

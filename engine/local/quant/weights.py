@@ -114,16 +114,18 @@ class QuantizedMatrix:
         """x [N, IN] float32 -> [N, OUT] float32."""
         x = np.ascontiguousarray(x, dtype=F32)
         n = x.shape[0]
-        integer = None if self.activations == "float32" else runtime.integer_variant(self.kind)
-        if n >= GEMM_ROWS[self.activations if integer else "float32"]:
+        mode = self.activations
+        integer = (
+            None if mode == "float32" else runtime.integer_variant(self.kind, mode == "int8x2")
+        )
+        if n >= GEMM_ROWS[mode if integer else "float32"]:
             y = self._gemm(x)
         elif n == 1:  # bound by memory: float32 activations cost nothing here
             y = self._one_row(x)
         elif integer:  # 8-bit activations, with their rounding residual for int8x2
-            residual = self.activations == "int8x2"
-            y = np.empty((-(-n * (1 + residual) // GROUP) * GROUP, self._width), dtype=F32)
+            y = np.empty((-(-n // GROUP) * GROUP, self._width), dtype=F32)
             flat = self.q.reshape(-1), self.d.reshape(-1), self.m.reshape(-1)
-            integer(*flat, x, y, *(() if self.kind == "u4" else (self.block,)), residual)
+            integer(*flat, x, y, *(() if self.kind == "u4" else (self.block,)))
             y = y[:n, : self.n_out]
         else:
             y = np.empty((n, self._width), dtype=F32)
