@@ -147,7 +147,10 @@ class QuantizedMatrix:
         return y[:, : self.n_out]
 
     def _gemm(self, x: np.ndarray) -> np.ndarray:
-        _, _, dequantize = runtime.variant(self.kind)
+        # Serial dequantizing: BLAS's threads own this path. numba's OpenMP pool and
+        # OpenBLAS's spin-waiting in turn on 2 cores cut a 2-thread prompt from 462 to 189
+        # tok/s (SmolLM2 Q4_1, BENCHMARKS.md).
+        dequantize = runtime.kernels().SERIAL[self.kind][2]
         tiles = self.q.shape[0]
         step = max(1, GEMM_CHUNK_BYTES // (self.n_in * TILE * 4))
         buf = np.empty(self.n_in * min(step, tiles) * TILE, dtype=F32)

@@ -6,7 +6,7 @@
   with 4 rows a step (the 8-bit integer kernels): int8x2 top-1 >= 0.99 (measured 1.000,
   logits within 0.05); int8, llama.cpp's rounding, only to a regression guard (measured
   here 0.882 / 0.9975 over this passage's tokens; 0.942 / 0.998 over the 276 of the
-  llama.cpp test's, benchmarks/engine_vs_llamacpp.py --agreement).
+  llama.cpp test's, benchmarks/quant_agreement.py).
 - A GGUF written here with mixed K-quants (q/k Q4_K, v Q6_K: the fused q|k|v becomes a
   stack of two layouts), through LocalEngine: same greedy tokens as weights="float32".
 - arith-tiny with weights="int8": matrices whose width is a multiple of 32 go int8, the
