@@ -80,9 +80,8 @@ def main() -> int:
     if "llama.cpp" in references:
         ref, theirs = references["float32 path"], references["llama.cpp"]
         top1 = np.mean(ref.argmax(-1) == theirs.argmax(-1))
-        print(
-            f"float32 path vs llama.cpp: top-1 {top1:.4f}, corr {_correlation(ref, theirs).mean():.6f}"
-        )
+        corr, tv = _correlation(ref, theirs).mean(), _total_variation(ref, theirs).mean()
+        print(f"float32 path vs llama.cpp: top-1 {top1:.4f}, corr {corr:.6f}, TV {tv:.4f}")
     return 0
 
 
