@@ -127,13 +127,7 @@ def _u4_rowsn_int(q, d, m, x, result):
                         f = _scale4(f, a, none, dv, mv, dx, xs, k, b)
                         if eight:
                             h = _scale4(h, e, none, dv, mv, dx, xs, k + 4, b)
-                o = t * W + rv
-                if residual:  # the 8 activation rows were 4 rows and their residuals
-                    _store4(out, (k // 2) * orow + o, orow, f)
-                else:
-                    _store4(out, k * orow + o, orow, f)
-                    if eight:
-                        _store4(out, (k + 4) * orow + o, orow, h)
+                _store_group(out, orow, t * W + rv, k, f, h, eight, residual)
 
 
 def _i8_rowsn_int(q, d, m, x, result, block):
@@ -175,13 +169,7 @@ def _i8_rowsn_int(q, d, m, x, result, block):
                         f = _scale4(f, a, c, dv, mv, dx, xs, k, b)
                         if eight:
                             h = _scale4(h, e, c, dv, mv, dx, xs, k + 4, b)
-                o = t * W + rv
-                if residual:  # the 8 activation rows were 4 rows and their residuals
-                    _store4(out, (k // 2) * orow + o, orow, f)
-                else:
-                    _store4(out, k * orow + o, orow, f)
-                    if eight:
-                        _store4(out, (k + 4) * orow + o, orow, h)
+                _store_group(out, orow, t * W + rv, k, f, h, eight, residual)
 
 
 # Four activation rows at a time, as tuples of vectors (LLVM keeps them in registers). A
@@ -213,6 +201,18 @@ def _i8_dots(a, w, xq, p, qrow):
     a2 = dot(a2, splat_quad(xq, p + 2 * qrow), w)
     a3 = dot(a3, splat_quad(xq, p + 3 * qrow), w)
     return a0, a1, a2, a3
+
+
+@njit(inline="always", **_FLAGS)
+def _store_group(out, orow, col, k, f, h, eight, residual):
+    """Outputs of activation rows k.. at columns col..col+15; with `residual` the rows
+    were 4 rows and their residuals, so output rows k / 2.. ."""
+    if residual:
+        _store4(out, (k // 2) * orow + col, orow, f)
+    else:
+        _store4(out, k * orow + col, orow, f)
+        if eight:
+            _store4(out, (k + 4) * orow + col, orow, h)
 
 
 @njit(inline="always", **_FLAGS)

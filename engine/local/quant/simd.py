@@ -194,11 +194,18 @@ def dot(typingctx, acc, u, s):
     return ints16(acc, u, s), codegen
 
 
-@intrinsic
-def sub_ints(typingctx, a, b):
-    if (a, b) != (ints16, ints16):
-        return None
-    return ints16(a, b), lambda context, builder, sig, args: builder.sub(*args)
+def _elementwise(vector: _Vector, op: str):
+    """An intrinsic applying the IR builder's `op` (sub, fmul, ...) lane by lane."""
+
+    def typer(typingctx, a, b):
+        if (a, b) != (vector, vector):
+            return None
+        return vector(a, b), lambda context, builder, sig, args: getattr(builder, op)(*args)
+
+    return intrinsic(typer)
+
+
+sub_ints = _elementwise(ints16, "sub")
 
 
 @intrinsic
@@ -263,11 +270,7 @@ def fma(typingctx, a, b, c):
     return floats16(a, b, c), codegen
 
 
-@intrinsic
-def mul(typingctx, a, b):
-    if (a, b) != (floats16, floats16):
-        return None
-    return floats16(a, b), lambda context, builder, sig, args: builder.fmul(*args)
+mul = _elementwise(floats16, "fmul")
 
 
 @intrinsic
