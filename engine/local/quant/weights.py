@@ -71,6 +71,7 @@ class QuantizedMatrix:
             first.source,
             first.n_in,
         )
+        out.activations = first.activations
         out.n_out = sum(p.n_out for p in parts)
         out.q = np.concatenate([p.q for p in parts])
         out.d = np.concatenate([p.d for p in parts])

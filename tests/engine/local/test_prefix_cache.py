@@ -184,12 +184,16 @@ def test_cli_options_reach_the_engine(monkeypatch):
 
     parser = argparse.ArgumentParser()
     add_engine_arguments(parser)
-    args = parser.parse_args(["--blas-threads", "2", "--prefix-cache-mib", "0"])
+    args = parser.parse_args(
+        ["--blas-threads", "2", "--prefix-cache-mib", "0", "--activations", "int8"]
+    )
     engine = engine_from_args(args)
     assert engine.blas_threads == 2 and engine.prefix_cache is None
+    assert engine.model.activations == "int8"
     monkeypatch.setenv("THINKFAST_BLAS_THREADS", "3")
     engine = engine_from_args(parser.parse_args([]))
     assert engine.blas_threads == 3 and engine.prefix_cache.max_bytes == 1024 << 20
+    assert engine.model.activations == "int8x2"
     monkeypatch.setenv("THINKFAST_BLAS_THREADS", "many")
     with pytest.raises(InvalidRequestError, match="THINKFAST_BLAS_THREADS"):
         LocalEngine("arith-tiny")
