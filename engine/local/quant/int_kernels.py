@@ -1,26 +1,28 @@
-"""Many-row products with 8-bit integer dot products: y = x @ W.T for 2..63 rows.
+"""Many-row products with 8-bit integer dot products: y = x @ W.T for 2+ rows.
 
 n samples decoding together make a step bound by arithmetic, not bytes (kernels.py). These
-kernels quantize each row's activations per weight block to int8, as llama.cpp does
+kernels round each row's activations per weight block to int8, as llama.cpp does
 (x ~ dx * qx, dx = max|x| / 127 over the block), and multiply them with the raw weight
 values by 64-lane integer dot products (simd.py): per 16 weight rows and 4 inputs, one
 `vpdpbusd` per activation row, accumulated in int32 over the block, then scaled once:
 
     y[k, r] += d[r] * dx[k, b] * sum_j v[r, j] qx[k, j]  +  m[r] * sum_j x[k, j]
 
-The offset term uses the float sum of the activations (exact), not the quantized one.
+The offset term uses the float sum of the activations (exact), not the rounded one.
 4-bit values (u4) are unsigned and go in as `vpdpbusd`'s unsigned operand against signed
 activations; 8-bit values (i8) are signed, so the activations go in unsigned, offset by 128,
 and 128 * sum(v) is taken off per block (computed from the same weights by one more dot).
 
-Effect on logits (measured, docs/engine.md): rows of one step see the activations with
-~0.4% relative error per block, against float32's exact ones; top-1 over a passage agrees
-with the float32 path at the rate BENCHMARKS.md gives. One row keeps the float32 kernels
-(bound by memory, where this arithmetic saving buys nothing).
+Two compiled copies of each kernel (RESIDUAL, a compile-time constant):
+  int8     the rounded activations alone (llama.cpp's scheme; ~1% error per product)
+  int8x2   each row followed by the residual of its rounding in 1/256 steps: a pass of 8
+           activation rows is 4 rows and their residuals, summed as 256 q + r in int32
+           before the one scaling, so the products carry ~15-bit activations and the
+           logits are the float32 path's (docs/engine.md, "Activations")
 
-Loop order: per tile, per 16 rows of it (`rv`), per 4 activation rows, over all blocks;
-the 16 rows' weights (4.6 KiB for a 576-wide Q4 matrix) stay in L1 while each group of
-activation rows passes over them; 8 accumulators stay in registers.
+Loop order: per tile, per 16 rows of it, per 8 activation rows (4 at the end), over all
+blocks; the 16 rows' weights (4.6 KiB for a 576-wide Q4 matrix) stay in L1 while each pass
+of activation rows goes over them, and each weight vector is unpacked once per pass.
 """
 
 from __future__ import annotations

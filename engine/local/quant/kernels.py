@@ -28,11 +28,9 @@ values are unpacked ONCE per step into a float32 scratch that stays in L1, every
 multiplied against it, 4 rows x 4 inputs per pass (`_apply`: each scratch vector feeds 4
 FMAs, the 16 broadcast activations stay in registers), and each row's block sums are then
 scaled, d * blk + m * sum(x). That is an FMA-bound loop (about 2 vector FMAs a cycle, 8
-float32 lanes: LLVM prefers 256-bit vectors on this host). Integer products over 8-bit
-activations (llama.cpp's vpmaddubsw / VNNI) were tried: numba's LLVM turns a u8 x s8 dot
-into vpdpwssd / vpmaddwd (16-bit pairs), at best twice an FMA's lanes before the
-activation quantization and regrouping it needs, and 8-bit activations cost top-1
-agreement with the float32 path (0.967, BENCHMARKS.md); so activations stay float32.
+float32 lanes: LLVM prefers 256-bit vectors on this host). That bound is why steps of 2+
+rows normally take int_kernels.py's 8-bit integer dot products instead; these n-row
+kernels serve `activations="float32"` and 8-bit weights on CPUs without VNNI.
 Tiles are split across threads (`prange`) in the parallel variants.
 """
 
