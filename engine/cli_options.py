@@ -85,7 +85,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         default=1024,
         help="MiB of prompt KV a local engine keeps for reuse (default 1024; 0 turns it off)",
     )
-    group.add_argument(
+    group.add_argument(  # choices: quant.ACTIVATION_MODES, spelled out so --help imports no numpy
         "--activations",
         choices=("int8x2", "int8", "float32"),
         default="int8x2",

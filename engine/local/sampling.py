@@ -75,8 +75,10 @@ def _draw(probs: np.ndarray, u: np.ndarray) -> np.ndarray:
     """
     b, vocab = probs.shape
     chunks = -(-vocab // CHUNK)
-    padded = np.zeros((b, chunks * CHUNK), dtype=np.float32)
-    padded[:, :vocab] = probs
+    padded = np.ascontiguousarray(probs)
+    if vocab % CHUNK:  # zeros after the last token (SmolLM2's 49,152 needs none)
+        padded = np.zeros((b, chunks * CHUNK), dtype=probs.dtype)
+        padded[:, :vocab] = probs
     mass = np.cumsum(padded.reshape(b, chunks, CHUNK).sum(axis=2, dtype=np.float64), axis=1)
     target = u * mass[:, -1]
     out = np.empty(b, dtype=np.int64)

@@ -24,7 +24,26 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, models, register_model
 
-__all__ = ["DOT", "available", "dot", "high_nibbles", "low_nibbles", "quads", "splat_quad"]
+__all__ = [
+    "DOT",
+    "available",
+    "dot",
+    "fma",
+    "high_nibbles",
+    "load_floats",
+    "low_nibbles",
+    "mul",
+    "quads",
+    "shift_add",
+    "splat_byte",
+    "splat_float",
+    "splat_quad",
+    "store_floats",
+    "sub_ints",
+    "to_floats",
+    "zero_floats",
+    "zero_ints",
+]
 
 _I8, _I16, _I32 = ir.IntType(8), ir.IntType(16), ir.IntType(32)
 V8 = ir.VectorType(_I8, 64)

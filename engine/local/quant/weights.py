@@ -21,9 +21,9 @@ TILE = 64  # output rows per tile: the kernels' vector lanes
 GEMM_CHUNK_BYTES = 4 << 20  # float32 scratch per GEMM chunk
 GROUP = 4  # the integer kernels take rows in fours (int_kernels)
 # From this many rows on, dequantize tiles and run one BLAS GEMM, per activations mode
-# (measured on SmolLM2's matrices, BENCHMARKS.md): the float32 kernels beat the GEMM up to
-# about 48 rows; the int8x2 kernels up to about 200; the int8 ones were still 1.8-2.3x
-# faster at 256 rows, the largest measured, so they take any number.
+# (benchmarks/quant_crossover.py on SmolLM2's matrices, BENCHMARKS.md): the float32
+# kernels beat the GEMM up to about 48 rows; the int8x2 kernels up to about 200; the int8
+# ones were still 1.3-2.0x faster at 512 rows, the largest measured, so they take any number.
 GEMM_ROWS = {"float32": 64, "int8x2": 192, "int8": 1 << 62}
 
 

@@ -132,3 +132,23 @@ def test_eos_list_from_generation_config(tmp_path, engine):
     assert sample.finish_reason == "stop"
     assert sample.token_ids == ids[:4]  # the eos token is kept in the ids ...
     assert sample.text == free.samples[0].text[:3]  # ... but never rendered
+
+
+@pytest.mark.parametrize("vocab", [1, 1000, 1024, 1500, 49152])
+def test_the_two_level_draw_picks_the_one_level_draw_s_token(vocab):
+    """sampling._draw finds the chunk first, then the token inside it: the same token as one
+    cumulative sum over the whole vocabulary, and never one without probability."""
+    from thinkfast.engine.local.sampling import _draw
+
+    rng = np.random.default_rng(vocab)
+    for trial in range(40):
+        probs = (rng.random((3, vocab)) ** 8).astype(np.float32)
+        if trial % 2:  # most tokens filtered out, as top-k / top-p leave them
+            probs[:, rng.random(vocab) < 0.9] = 0.0
+            probs[:, 0] += 1e-3
+        u = rng.random(3)
+        cdf = np.cumsum(probs, axis=1, dtype=np.float64)
+        one_level = np.minimum((cdf < (u * cdf[:, -1])[:, None]).sum(axis=1), vocab - 1)
+        drawn = _draw(probs, u)
+        assert np.array_equal(drawn, one_level)
+        assert np.all(probs[np.arange(3), drawn] > 0)
