@@ -149,8 +149,8 @@ class QuantizedMatrix:
 
     def _gemm(self, x: np.ndarray) -> np.ndarray:
         # Serial dequantizing: BLAS's threads own this path. numba's OpenMP pool and
-        # OpenBLAS's spin-waiting in turn on 2 cores cut a 2-thread prompt from 462 to 189
-        # tok/s (SmolLM2 Q4_1, BENCHMARKS.md).
+        # OpenBLAS's spin-waiting in turn on 2 cores held a 2-thread prompt to 191 tok/s,
+        # 516 since (SmolLM2 Q4_1, benchmarks/engine_vs_llamacpp.py --separate).
         dequantize = runtime.kernels().SERIAL[self.kind][2]
         tiles = self.q.shape[0]
         step = max(1, GEMM_CHUNK_BYTES // (self.n_in * TILE * 4))
